@@ -1,0 +1,29 @@
+"""The default roles of SPEC §3 and their grants (default deny: anything not listed is refused)."""
+from __future__ import annotations
+
+ALL_LEVELS = (1, 2, 3)
+
+DEFAULT_ROLES: dict[str, dict] = {
+    "admin": {
+        "name": "系统管理员", "scope": "own",
+        "capabilities": ("manage_users", "manage_roles", "manage_catalog"),
+        "grants": {},  # manages users, roles and the catalogue; sees no customer content
+    },
+    "dept_head": {
+        "name": "部门负责人", "scope": "department", "capabilities": (),
+        "grants": {"view": ALL_LEVELS, "reveal": ALL_LEVELS, "create": ALL_LEVELS, "modify": ALL_LEVELS,
+                   "delete": (2, 3), "export": (2, 3)},
+    },
+    "info_manager": {
+        "name": "信息管理员", "scope": "all", "capabilities": (),
+        "grants": {a: ALL_LEVELS for a in ("view", "reveal", "create", "modify", "delete", "export", "share")},
+    },
+    "staff": {
+        "name": "员工", "scope": "own", "capabilities": (),
+        "grants": {"view": ALL_LEVELS, "reveal": (2, 3), "create": ALL_LEVELS, "modify": (2, 3)},
+    },
+    "auditor": {
+        "name": "审计员", "scope": "own", "capabilities": ("read_audit",),
+        "grants": {},  # reads the audit trail; sees no customer content
+    },
+}

@@ -1,0 +1,95 @@
+"""Access-control tables."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kehu.db import Base, UTCDateTime, utcnow
+
+SCOPES = (("own", "本人负责的客户"), ("department", "本部门及下级部门"), ("all", "全部客户"))
+#: Capabilities outside customer data, held by roles.
+CAPABILITIES = {
+    "manage_users": "管理用户与部门",
+    "manage_roles": "管理角色与授权",
+    "manage_catalog": "管理字段分类分级",
+    "read_audit": "查阅操作日志",
+}
+
+
+class Department(Base):
+    """A department in the organisation tree; `path` lets a subtree be selected with one prefix match."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"))
+    path: Mapped[str] = mapped_column(String(400), nullable=False, index=True)  # "/rootid/childid/"
+
+
+class Role(Base):
+    """A role: data scope, capabilities and level × action grants."""
+
+    __tablename__ = "roles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(60), nullable=False)
+    scope: Mapped[str] = mapped_column(String(12), nullable=False, default="own")
+    capabilities: Mapped[str] = mapped_column(String(200), nullable=False, default="")  # comma-separated
+    builtin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    grants: Mapped[list["Grant"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def capability_set(self) -> frozenset[str]:
+        """Capabilities as a set."""
+        return frozenset(c for c in self.capabilities.split(",") if c)
+
+
+class Grant(Base):
+    """Permission for one action on fields of one sensitivity level."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("role_id", "action", "level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), nullable=False)
+    action: Mapped[str] = mapped_column(String(12), nullable=False)
+    level: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class User(Base):
+    """An employee account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(60), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"), nullable=False)
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    role: Mapped[Role] = relationship(lazy="joined")
+    department: Mapped[Department | None] = relationship(lazy="joined")
+
+
+class Token(Base):
+    """An API token or web session; only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False, default="api")  # api | web
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    csrf: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,246 @@
+"""Authentication, principal resolution and administration of users, departments and roles."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from kehu.access import repository as repo
+from kehu.access.defaults import DEFAULT_ROLES
+from kehu.access.models import CAPABILITIES, SCOPES, Department, Grant, Role, Token, User
+from kehu.access.policy import require_capability
+from kehu.access.principal import Principal
+from kehu.catalog.spec import ACTIONS, LEVELS
+from kehu.db import utcnow
+from kehu.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
+from kehu.kit.ids import new_id
+from kehu.runtime import Ctx, Kehu
+from kehu.security.passwords import check_strength, hash_password, verify_password
+
+
+def digest(token: str) -> str:
+    """SHA-256 of a bearer token (only this is stored)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class LoginResult:
+    """Outcome of a login attempt; failures are committed (counter, audit) before raising."""
+
+    token: str | None = None
+    csrf: str | None = None
+    user: User | None = None
+    error: Unauthenticated | None = None
+
+
+def login(session: Session, *, kehu: Kehu, username: str, password: str, ip: str | None,
+          kind: str = "api") -> LoginResult:
+    """Check a password, apply lock-out, issue a token; every attempt is audited."""
+    now, cfg = utcnow(), kehu.settings
+    user = repo.user_by_name(session, username)
+    ok = verify_password(user.password_hash if user else None, password)
+    if user and user.locked_until and user.locked_until > now:
+        kehu.audit.stage(session, action="auth.login", outcome="denied", actor_id=user.id, actor_name=username,
+                         ip=ip, detail={"reason": "locked"})
+        return LoginResult(error=Unauthenticated("账户已被锁定，请稍后再试或联系管理员", code="account_locked"))
+    if not ok or not user or not user.active:
+        detail = {"reason": "bad_credentials" if user is None or not ok else "inactive"}
+        if user is not None and not ok:
+            user.failed_logins += 1
+            if user.failed_logins >= cfg.lockout_threshold:
+                user.locked_until = now + timedelta(minutes=cfg.lockout_minutes)
+                user.failed_logins = 0
+                detail["locked"] = True
+        kehu.audit.stage(session, action="auth.login", outcome="failed", actor_id=user.id if user else None,
+                         actor_name=username[:60], ip=ip, detail=detail)
+        return LoginResult(error=Unauthenticated("用户名或密码错误", code="bad_credentials"))
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    session.add(Token(digest=digest(token), user_id=user.id, kind=kind, created_at=now, csrf=csrf,
+                      expires_at=now + timedelta(minutes=cfg.session_minutes)))
+    kehu.audit.stage(session, action="auth.login", actor_id=user.id, actor_name=user.username, ip=ip,
+                     detail={"kind": kind})
+    return LoginResult(token=token, csrf=csrf, user=user)
+
+
+def logout(session: Session, *, kehu: Kehu, token: str, ip: str | None) -> None:
+    """Revoke a token."""
+    tok = session.get(Token, digest(token))
+    if tok:
+        kehu.audit.stage(session, action="auth.logout", actor_id=tok.user_id, ip=ip)
+        session.delete(tok)
+
+
+def resolve(session: Session, *, kehu: Kehu, token: str) -> tuple[Principal, Token]:
+    """The principal behind a bearer token; cached per security epoch."""
+    found = repo.token_owner(session, digest(token), utcnow())
+    if not found:
+        raise Unauthenticated()
+    user_id, tok = found
+    epoch = kehu.epoch(session)
+    principal = kehu.cached_principal(user_id, epoch)
+    if principal is None:
+        principal = build_principal(session, session.get(User, user_id))
+        kehu.remember_principal(principal, epoch)
+    return principal, tok
+
+
+def build_principal(session: Session, user: User) -> Principal:
+    """Resolve a user's role, grants and department subtree."""
+    role = user.role
+    return Principal(
+        user_id=user.id, username=user.username, display_name=user.display_name, role_code=role.code,
+        role_name=role.name, scope=role.scope, department_id=user.department_id,
+        department_ids=repo.subtree_ids(session, user.department),
+        capabilities=role.capability_set, grants=frozenset((g.action, g.level) for g in role.grants))
+
+
+# --- administration -----------------------------------------------------------------
+
+def ensure_default_roles(session: Session) -> dict[str, Role]:
+    """Create the built-in roles when missing (idempotent)."""
+    out = {}
+    for code, spec in DEFAULT_ROLES.items():
+        role = repo.role_by_code(session, code)
+        if role is None:
+            role = Role(id=new_id(), code=code, name=spec["name"], scope=spec["scope"], builtin=True,
+                        capabilities=",".join(spec["capabilities"]))
+            role.grants = [Grant(action=a, level=lv) for a, lvs in spec["grants"].items() for lv in lvs]
+            session.add(role)
+        out[code] = role
+    session.flush()
+    return out
+
+
+def create_department(session: Session, ctx: Ctx | None, *, name: str, parent_id: str | None = None) -> Department:
+    """Add a department under a parent (or as a root)."""
+    if ctx:
+        require_capability(ctx.principal, "manage_users")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed([FieldError("name", "required", "请填写部门名称")])
+    parent = session.get(Department, parent_id) if parent_id else None
+    if parent_id and parent is None:
+        raise ValidationFailed([FieldError("parent_id", "not_found", "上级部门不存在")])
+    dep_id = new_id()
+    dep = Department(id=dep_id, name=name, parent_id=parent_id, path=(parent.path if parent else "/") + dep_id + "/")
+    session.add(dep)
+    Kehu.bump_epoch(session)
+    if ctx:
+        ctx.audit(session, action="admin.department.create", target_type="department", target_id=dep_id,
+                  detail={"name": name})
+    return dep
+
+
+def create_user(session: Session, ctx: Ctx | None, *, username: str, display_name: str, password: str,
+                role_code: str, department_id: str | None = None) -> User:
+    """Add an employee account with a role and department."""
+    if ctx:
+        require_capability(ctx.principal, "manage_users")
+    errors = []
+    username = (username or "").strip()
+    if not username or not username.replace("_", "").replace(".", "").isalnum() or len(username) > 40:
+        errors.append(FieldError("username", "invalid_username", "用户名须为1-40位字母、数字、点或下划线"))
+    if not (display_name or "").strip():
+        errors.append(FieldError("display_name", "required", "请填写姓名"))
+    if msg := check_strength(password or ""):
+        errors.append(FieldError("password", "weak_password", msg))
+    role = repo.role_by_code(session, role_code)
+    if role is None:
+        errors.append(FieldError("role", "not_found", "角色不存在"))
+    if department_id and session.get(Department, department_id) is None:
+        errors.append(FieldError("department_id", "not_found", "部门不存在"))
+    if errors:
+        raise ValidationFailed(errors)
+    if repo.user_by_name(session, username):
+        raise Conflict("用户名已存在", code="username_taken")
+    user = User(id=new_id(), username=username, display_name=display_name.strip(), role_id=role.id,
+                password_hash=hash_password(password), department_id=department_id)
+    session.add(user)
+    Kehu.bump_epoch(session)
+    if ctx:
+        ctx.audit(session, action="admin.user.create", target_type="user", target_id=user.id,
+                  detail={"username": username, "role": role_code})
+    return user
+
+
+def update_user(session: Session, ctx: Ctx, *, user_id: str, role_code: str | None = None,
+                department_id: str | None = None, active: bool | None = None, password: str | None = None,
+                unlock: bool = False) -> User:
+    """Change an account's role, department, status or password; effective on the next request."""
+    require_capability(ctx.principal, "manage_users")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    changes: dict = {}
+    if role_code is not None:
+        role = repo.role_by_code(session, role_code)
+        if role is None:
+            raise ValidationFailed([FieldError("role", "not_found", "角色不存在")])
+        user.role_id, user.role, changes["role"] = role.id, role, role_code
+    if department_id is not None:
+        if department_id and session.get(Department, department_id) is None:
+            raise ValidationFailed([FieldError("department_id", "not_found", "部门不存在")])
+        user.department_id, changes["department_id"] = department_id or None, department_id
+    if active is not None:
+        user.active, changes["active"] = active, active
+        if not active:
+            session.query(Token).filter(Token.user_id == user.id).delete()
+    if password is not None:
+        if msg := check_strength(password):
+            raise ValidationFailed([FieldError("password", "weak_password", msg)])
+        user.password_hash, changes["password"] = hash_password(password), "changed"
+    if unlock:
+        user.locked_until, user.failed_logins, changes["unlocked"] = None, 0, True
+    Kehu.bump_epoch(session)
+    ctx.audit(session, action="admin.user.update", target_type="user", target_id=user.id, detail=changes)
+    return user
+
+
+def create_role(session: Session, ctx: Ctx, *, code: str, name: str, scope: str,
+                capabilities: list[str] | None = None) -> Role:
+    """Add a custom role (no grants until given: default deny)."""
+    require_capability(ctx.principal, "manage_roles")
+    errors = []
+    if not code or not code.replace("_", "").isalnum():
+        errors.append(FieldError("code", "invalid_code", "角色代码须为字母、数字或下划线"))
+    if not (name or "").strip():
+        errors.append(FieldError("name", "required", "请填写角色名称"))
+    if scope not in dict(SCOPES):
+        errors.append(FieldError("scope", "invalid_choice", "数据范围无效"))
+    bad = [c for c in capabilities or [] if c not in CAPABILITIES]
+    if bad:
+        errors.append(FieldError("capabilities", "invalid_choice", "未知权限：" + "、".join(bad)))
+    if errors:
+        raise ValidationFailed(errors)
+    if repo.role_by_code(session, code):
+        raise Conflict("角色代码已存在", code="role_exists")
+    role = Role(id=new_id(), code=code, name=name.strip(), scope=scope, capabilities=",".join(capabilities or []))
+    session.add(role)
+    Kehu.bump_epoch(session)
+    ctx.audit(session, action="admin.role.create", target_type="role", target_id=code,
+              detail={"scope": scope, "capabilities": capabilities or []})
+    return role
+
+
+def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple[str, int]],
+               scope: str | None = None) -> Role:
+    """Replace a role's level × action grants (and optionally its scope); effective on the next request."""
+    require_capability(ctx.principal, "manage_roles")
+    role = repo.role_by_code(session, role_code)
+    if role is None:
+        raise NotFound()
+    bad = [f"{a}@{lv}" for a, lv in grants if a not in ACTIONS or lv not in LEVELS]
+    if bad or (scope is not None and scope not in dict(SCOPES)):
+        raise ValidationFailed([FieldError("grants", "invalid_grant", "无效授权：" + "、".join(bad or [str(scope)]))])
+    before = sorted(f"{g.action}@{g.level}" for g in role.grants)
+    role.grants = [Grant(action=a, level=lv) for a, lv in sorted(set(grants))]
+    if scope is not None:
+        role.scope = scope
+    Kehu.bump_epoch(session)
+    ctx.audit(session, action="admin.role.grants", target_type="role", target_id=role_code,
+              detail={"before": before, "after": sorted(f"{a}@{lv}" for a, lv in set(grants)), "scope": role.scope})
+    return role

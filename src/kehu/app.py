@@ -1,0 +1,89 @@
+"""create_app(): the API and web routers, error handlers and response headers."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kehu import __version__
+from kehu.errors import FieldError, KehuError
+from kehu.runtime import Kehu
+
+log = logging.getLogger("kehu")
+
+_PYDANTIC_ZH = {
+    "missing": "必填", "extra_forbidden": "不允许的字段", "string_too_long": "内容过长",
+    "string_type": "应为文本", "int_parsing": "应为整数", "int_type": "应为整数", "bool_parsing": "应为是/否",
+    "list_type": "应为列表", "too_short": "内容过少", "too_long": "内容过多", "json_invalid": "JSON 格式错误",
+    "string_pattern_mismatch": "格式不符", "greater_than_equal": "数值过小", "less_than_equal": "数值过大",
+    "datetime_from_date_parsing": "日期时间格式错误", "datetime_parsing": "日期时间格式错误",
+    "model_attributes_type": "应为对象", "dict_type": "应为对象", "float_parsing": "应为数字",
+}
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def create_app(kehu: Kehu | None = None) -> FastAPI:
+    """The ASGI application over one runtime (created from settings when not given)."""
+    kehu = kehu or Kehu()
+    app = FastAPI(title="Kehu 客户信息管理系统 API", version=__version__,
+                  description="隐私优先的客户信息管理系统。个人信息接口均返回 `Cache-Control: no-store`。")
+    app.state.kehu = kehu
+
+    from kehu.access.api import router as access_router
+    from kehu.audit.api import router as audit_router
+    from kehu.catalog.api import router as catalog_router
+    from kehu.customers.api import router as customers_router
+
+    for router in (access_router, customers_router, catalog_router, audit_router):
+        app.include_router(router)
+    try:
+        from kehu.web import mount as mount_web
+    except ImportError:  # web UI not installed
+        mount_web = None
+    if mount_web:
+        mount_web(app)
+
+    @app.exception_handler(KehuError)
+    async def kehu_error(_request: Request, exc: KehuError):
+        return JSONResponse(exc.as_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError):
+        errors = [FieldError(_field_name(tuple(e.get("loc", ()))), e.get("type", "invalid"),
+                             _PYDANTIC_ZH.get(e.get("type", ""), "输入无效")).as_dict() for e in exc.errors()]
+        return JSONResponse({"code": "validation_failed", "message": "输入有误，请检查标注的字段", "errors": errors},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code, "http_error")
+        msg = {404: "未找到该记录", 405: "不支持的请求方法", 401: "请先登录"}.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"code": code, "message": msg}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception):
+        log.exception("unhandled error: %s", type(exc).__name__)
+        return JSONResponse({"code": "internal_error", "message": "系统内部错误"}, status_code=500)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"ok": True}
+
+    return app

@@ -1,0 +1,1 @@
+"""Append-only, HMAC-chained audit trail (操作日志)."""

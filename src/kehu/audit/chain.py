@@ -1,0 +1,141 @@
+"""Appending to and verifying the HMAC chain of the audit log.
+
+Entries are staged on a session (`stage`) and chained in the session's `before_commit` hook,
+under a process lock and (on PostgreSQL) a row lock on the chain head held until commit.
+So an operation and its audit entries commit atomically, the chain has no gaps or forks,
+and the entry is on disk before the response is sent.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from kehu.audit.models import AuditEntry, AuditHead
+from kehu.db import utcnow
+
+GENESIS = "0" * 64
+_STAGED = "kehu_audit_staged"
+_LOCKED = "kehu_audit_locked"
+CHAINED = ("seq", "ts", "actor_id", "actor_name", "action", "outcome", "target_type", "target_id",
+           "customer_no", "fields", "reason", "detail", "ip")
+
+
+def canonical(entry: AuditEntry) -> bytes:
+    """The bytes an entry's MAC covers."""
+    values = []
+    for name in CHAINED:
+        v = getattr(entry, name)
+        values.append(v.isoformat() if isinstance(v, datetime) else v)
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class AuditChain:
+    """Stages entries on sessions and links them into the chain at commit."""
+
+    def __init__(self, key: bytes):
+        self._key = key
+        self._lock = threading.Lock()
+
+    def mac(self, prev: str, entry: AuditEntry) -> str:
+        """HMAC-SHA256 of the previous MAC and this entry."""
+        return hmac.new(self._key, prev.encode() + b"|" + canonical(entry), hashlib.sha256).hexdigest()
+
+    def seal(self, seq: int, mac: str) -> str:
+        """MAC over the head so the log cannot be silently truncated."""
+        return hmac.new(self._key, f"head|{seq}|{mac}".encode(), hashlib.sha256).hexdigest()
+
+    def stage(self, session: Session, *, action: str, outcome: str = "ok", actor_id: str | None = None,
+              actor_name: str | None = None, target_type: str | None = None, target_id: str | None = None,
+              customer_no: str | None = None, fields: list[str] | None = None, reason: str | None = None,
+              detail: dict | None = None, ip: str | None = None) -> None:
+        """Queue an entry to be chained when this session commits."""
+        session.info.setdefault(_STAGED, []).append(dict(
+            action=action, outcome=outcome, actor_id=actor_id, actor_name=actor_name, target_type=target_type,
+            target_id=target_id, customer_no=customer_no, fields=",".join(fields) if fields else None,
+            reason=reason, detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+            ip=ip))
+
+    def install(self, factory: sessionmaker) -> None:
+        """Hook the chain into every session of this factory."""
+        event.listen(factory, "before_commit", self._before_commit)
+        event.listen(factory, "after_commit", self._release)
+        event.listen(factory, "after_rollback", self._release)
+        event.listen(factory, "after_soft_rollback", lambda s, _t: self._release(s))
+
+    def _before_commit(self, session: Session) -> None:
+        staged = session.info.pop(_STAGED, None)
+        if not staged:
+            return
+        self._lock.acquire()
+        session.info[_LOCKED] = True
+        try:
+            head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+            if head is None:
+                head = AuditHead(id=1, seq=0, mac=GENESIS, seal="")
+                session.add(head)
+            seq, prev = head.seq, head.mac
+            now = utcnow()
+            for item in staged:
+                seq += 1
+                entry = AuditEntry(seq=seq, ts=now, prev_mac=prev, mac="", **item)
+                entry.mac = prev = self.mac(prev, entry)
+                session.add(entry)
+            head.seq, head.mac, head.seal = seq, prev, self.seal(seq, prev)
+            session.flush()
+        except BaseException:
+            self._release(session)
+            raise
+
+    def _release(self, session: Session) -> None:
+        if session.info.pop(_LOCKED, False):
+            self._lock.release()
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of a chain verification."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict:
+        """JSON form."""
+        return {"ok": self.ok, "checked": self.checked, "first_bad_seq": self.first_bad_seq, "problem": self.problem}
+
+
+def verify(session: Session, chain: AuditChain, *, batch: int = 5000) -> VerifyResult:
+    """Walk the whole log; report the first edited, deleted, reordered or truncated entry."""
+    head = session.get(AuditHead, 1)
+    prev, expected, checked, last = GENESIS, 1, 0, 0
+    while True:
+        rows = session.execute(select(AuditEntry).where(AuditEntry.seq >= expected)
+                               .order_by(AuditEntry.seq).limit(batch)).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            if row.seq != expected:
+                return VerifyResult(False, checked, expected, f"第 {expected} 条记录缺失（已删除）")
+            if row.prev_mac != prev:
+                return VerifyResult(False, checked, row.seq, f"第 {row.seq} 条记录的链接不连续（删除或重排）")
+            if not hmac.compare_digest(chain.mac(prev, row), row.mac):
+                return VerifyResult(False, checked, row.seq, f"第 {row.seq} 条记录内容被篡改")
+            prev, last, expected, checked = row.mac, row.seq, expected + 1, checked + 1
+        session.expunge_all()
+    if head is None:
+        if checked:
+            return VerifyResult(False, checked, 1, "链头缺失")
+        return VerifyResult(True, 0)
+    if not hmac.compare_digest(chain.seal(head.seq, head.mac), head.seal or ""):
+        return VerifyResult(False, checked, head.seq or 1, "链头签名无效（日志被截断或伪造）")
+    if head.seq != last or head.mac != prev:
+        return VerifyResult(False, checked, last + 1, f"日志在第 {last} 条之后被截断（链头记录到第 {head.seq} 条）")
+    return VerifyResult(True, checked)

@@ -1,0 +1,61 @@
+"""The one presenter: every way customer data leaves Kehu turns records into output here.
+
+It decides per field (policy.display_state) and only decrypts what will be shown.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kehu.access import policy
+from kehu.access.principal import Principal
+from kehu.catalog.registry import Catalog
+from kehu.catalog.vault import Vault, to_text
+from kehu.kit.masking import mask
+
+
+@dataclass
+class Shown:
+    """A record as one principal may see it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    masked: list[str] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: the visible values plus the lists of masked and hidden fields."""
+        return {**self.values, "_masked": self.masked, "_hidden": self.hidden}
+
+
+def json_value(value: Any) -> Any:
+    """JSON-ready form of a stored value."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return to_text(value)
+
+
+def present(principal: Principal, catalog: Catalog, entity: str, record: Any, vault: Vault, *,
+            minor: bool = False, revealed: frozenset[str] = frozenset(),
+            only: list[str] | None = None) -> Shown:
+    """Values of a record per the principal's rights; `revealed` fields shown plain when allowed."""
+    shown = Shown()
+    for spec in catalog.of(entity):
+        if only is not None and spec.name not in only:
+            continue
+        state = policy.display_state(principal, spec, minor=minor, revealed=spec.name in revealed)
+        if state == "hidden":
+            shown.hidden.append(spec.name)
+            continue
+        value = vault.read(record, spec)
+        if state == "masked" and value is not None:
+            shown.values[spec.name] = mask(spec.mask if spec.mask != "none" else "all", to_text(value))
+            shown.masked.append(spec.name)
+        else:
+            shown.values[spec.name] = json_value(value)
+    return shown
+
+
+def read_fields(principal: Principal, catalog: Catalog, entity: str, *, minor: bool = False) -> list[str]:
+    """Names of the fields a principal will see (masked or plain) — what a read touches, for the audit."""
+    return [s.name for s in catalog.of(entity)
+            if policy.display_state(principal, s, minor=minor) != "hidden"]

@@ -1,0 +1,70 @@
+"""The catalogue assembled from the column declarations of every customer-data model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from kehu.catalog.spec import FieldSpec
+from kehu.db import Base
+
+
+def data_models() -> dict[str, type]:
+    """Every mapped class holding customer information, by entity name."""
+    import kehu.models  # noqa: F401  (registers all tables)
+
+    out = {}
+    for mapper in Base.registry.mappers:
+        entity = getattr(mapper.class_, "__entity__", None)
+        if entity:
+            out[entity] = mapper.class_
+    return out
+
+
+@lru_cache
+def declared() -> dict[str, FieldSpec]:
+    """All declared fields, keyed 'entity.field', in declaration order."""
+    specs: dict[str, FieldSpec] = {}
+    for entity, cls in data_models().items():
+        for col in cls.__table__.columns:
+            decl = col.info.get("kehu_field")
+            if decl:
+                required = not col.nullable and col.default is None and decl["writable"]
+                spec = FieldSpec(entity=entity, name=col.key, required=required, **decl)
+                specs[spec.key] = spec
+    return specs
+
+
+def undeclared_columns() -> list[str]:
+    """Columns of customer-data tables with no declaration at all (must be empty)."""
+    missing = []
+    for entity, cls in data_models().items():
+        for col in cls.__table__.columns:
+            if "kehu_field" not in col.info and "kehu_system" not in col.info:
+                missing.append(f"{cls.__tablename__}.{col.key}")
+    return missing
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The effective catalogue: declarations with administrator overrides applied."""
+
+    fields: dict[str, FieldSpec]
+
+    def of(self, entity: str) -> list[FieldSpec]:
+        """Fields of one entity, in declaration order."""
+        return [f for f in self.fields.values() if f.entity == entity]
+
+    def get(self, entity: str, name: str) -> FieldSpec:
+        """One field's spec (KeyError when undeclared)."""
+        return self.fields[f"{entity}.{name}"]
+
+    def writable(self, entity: str) -> list[FieldSpec]:
+        """Fields a caller may supply on create/update."""
+        return [f for f in self.of(entity) if f.writable]
+
+
+def build_catalog(overrides: dict[str, dict]) -> Catalog:
+    """Apply overrides {key: {"level":…, "mask":…}} to the declarations."""
+    base = declared()
+    return Catalog({k: (spec.with_overrides(**overrides[k]) if k in overrides else spec)
+                    for k, spec in base.items()})

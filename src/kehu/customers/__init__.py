@@ -1,0 +1,1 @@
+"""Customer archive (客户档案): customers, contacts, addresses, anniversaries, associated people, history."""

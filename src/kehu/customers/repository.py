@@ -1,0 +1,151 @@
+"""Every query of the archive. `readable(principal)` scopes each select to the caller's data scope."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kehu.access.models import Department, User
+from kehu.access.principal import Principal
+from kehu.customers.models import ArchiveSequence, Contact, Customer, History
+
+
+def readable(principal: Principal) -> ColumnElement[bool]:
+    """WHERE clause limiting customers to the principal's data scope (default deny)."""
+    if not principal.sees_customers:
+        return false()
+    if principal.scope == "all":
+        return true()
+    if principal.scope == "department" and principal.department_ids:
+        return or_(Customer.department_id.in_(sorted(principal.department_ids)),
+                   Customer.owner_id == principal.user_id)
+    return Customer.owner_id == principal.user_id
+
+
+def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False) -> Customer | None:
+    """A customer by archive number, only if inside the principal's scope."""
+    stmt = select(Customer).where(Customer.archive_no == archive_no, readable(principal))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple[str, str, str | None, str | None]]:
+    """(id, archive_no, owner_id, department_id) of customers whose own field or a contact's matches a blind index."""
+    cust_col = getattr(Customer, column, None)
+    conds = [cust_col == digest] if cust_col is not None else []
+    contact_col = getattr(Contact, column, None)
+    if contact_col is not None:
+        conds.append(Customer.id.in_(select(Contact.customer_id).where(contact_col == digest)))
+    if not conds:
+        return []
+    rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id)
+                           .where(or_(*conds)).limit(20))
+    return [tuple(r) for r in rows]
+
+
+def ids_by_uscc(session: Session, uscc: str) -> list[tuple[str, str, str | None, str | None]]:
+    """Customers with this unified social credit code."""
+    rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id)
+                           .where(Customer.uscc == uscc).limit(20))
+    return [tuple(r) for r in rows]
+
+
+def next_archive_no(session: Session, year: int) -> str:
+    """Issue the next archive number of a year (row-locked; numbers are never reused)."""
+    for _ in range(3):
+        seq = session.get(ArchiveSequence, year, with_for_update=True)
+        if seq is None:
+            try:
+                with session.begin_nested():
+                    session.add(ArchiveSequence(year=year, last=0))
+            except IntegrityError:
+                continue
+            seq = session.get(ArchiveSequence, year, with_for_update=True)
+        seq.last += 1
+        session.flush()
+        return f"KH{year}{seq.last:07d}"
+    raise RuntimeError("could not allocate an archive number")
+
+
+SORTS = {
+    "new": (Customer.id, True),
+    "old": (Customer.id, False),
+    "name": (Customer.name_pinyin, False),
+    "archive_no": (Customer.archive_no, False),
+    "updated": (Customer.updated_at, True),
+}
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated list: rows and the cursor of the next page (no total count)."""
+
+    rows: list[Customer]
+    next_cursor: str | None
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
+
+
+def _decode(cursor: str) -> list:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(values, list) or len(values) != 2:
+            raise ValueError
+        return values
+    except (ValueError, TypeError):
+        from kehu.errors import FieldError, ValidationFailed
+
+        raise ValidationFailed([FieldError("cursor", "invalid_cursor", "分页参数无效")]) from None
+
+
+def page(session: Session, principal: Principal, *, where: list[ColumnElement[bool]], sort: str = "new",
+         cursor: str | None = None, limit: int = 20) -> Page:
+    """Keyset page of customers in scope matching `where`, ordered by `sort`."""
+    col, desc = SORTS.get(sort, SORTS["new"])
+    stmt = select(Customer).where(readable(principal), *where)
+    if cursor:
+        last_value, last_id = _decode(cursor)
+        if col is Customer.id:
+            stmt = stmt.where(Customer.id < last_id if desc else Customer.id > last_id)
+        else:
+            if col is Customer.updated_at:
+                from datetime import datetime
+
+                last_value = datetime.fromisoformat(last_value)
+            cmp = (col < last_value) if desc else (col > last_value)
+            tie = and_(col == last_value, (Customer.id < last_id) if desc else (Customer.id > last_id))
+            stmt = stmt.where(or_(cmp, tie))
+    order = [col.desc() if desc else col.asc()]
+    if col is not Customer.id:
+        order.append(Customer.id.desc() if desc else Customer.id.asc())
+    rows = list(session.execute(stmt.order_by(*order).limit(limit + 1)).scalars())
+    nxt = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        nxt = _encode([getattr(last, col.key), last.id])
+    return Page(rows, nxt)
+
+
+def history(session: Session, customer_id: str, *, before_seq: int | None, limit: int) -> list[History]:
+    """Change history of one customer, newest first."""
+    stmt = select(History).where(History.customer_id == customer_id)
+    if before_seq:
+        stmt = stmt.where(History.seq < before_seq)
+    return list(session.execute(stmt.order_by(History.seq.desc()).limit(limit)).scalars())
+
+
+def names(session: Session, user_ids: set[str], dept_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Display names of users and departments referenced by a page of customers."""
+    users = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all()) \
+        if user_ids else {}
+    depts = dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(dept_ids))).all()) \
+        if dept_ids else {}
+    return users, depts

@@ -1,0 +1,5 @@
+"""Imports every model module so that metadata (and Alembic) sees all tables."""
+from kehu.access.models import *  # noqa: F401,F403
+from kehu.audit.models import *  # noqa: F401,F403
+from kehu.catalog.models import *  # noqa: F401,F403
+from kehu.customers.models import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+"""Cryptography: key ring, AES-256-GCM envelope encryption, blind indexes, passwords."""
