@@ -200,6 +200,15 @@ def update_user(session: Session, ctx: Ctx, *, user_id: str, role_code: str | No
     return user
 
 
+def replace_grants(session: Session, role: Role, wanted: set[tuple[str, int]]) -> None:
+    """Make a role's grants exactly `wanted` (keeps unchanged rows; deletes are flushed first)."""
+    for g in [g for g in role.grants if (g.action, g.level) not in wanted]:
+        role.grants.remove(g)
+    session.flush()
+    have = {(g.action, g.level) for g in role.grants}
+    role.grants.extend(Grant(action=a, level=lv) for a, lv in sorted(wanted - have))
+
+
 def create_role(session: Session, ctx: Ctx, *, code: str, name: str, scope: str,
                 capabilities: list[str] | None = None) -> Role:
     """Add a custom role (no grants until given: default deny)."""
@@ -237,7 +246,7 @@ def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple
     if bad or (scope is not None and scope not in dict(SCOPES)):
         raise ValidationFailed([FieldError("grants", "invalid_grant", "无效授权：" + "、".join(bad or [str(scope)]))])
     before = sorted(f"{g.action}@{g.level}" for g in role.grants)
-    role.grants = [Grant(action=a, level=lv) for a, lv in sorted(set(grants))]
+    replace_grants(session, role, set(grants))
     if scope is not None:
         role.scope = scope
     Kehu.bump_epoch(session)

@@ -1,5 +1,4 @@
 """REST adapter of the archive: parse, call one service function, map the result."""
-from __future__ import annotations
 
 from typing import Annotated, Optional
 

@@ -74,4 +74,6 @@ class Crypto:
     def blind_index(self, domain: str, normalized: str, *, key_id: str | None = None) -> bytes:
         """HMAC-SHA256 of a normalised value in its domain (mobile, id_number, email, uscc)."""
         key = self.ring.blind[key_id or self.ring.blind_active]
+        if domain == "email":  # mailboxes are matched case-insensitively
+            normalized = normalized.lower()
         return hmac.new(key, f"{domain}\x00{normalized}".encode(), hashlib.sha256).digest()
