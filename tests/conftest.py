@@ -39,6 +39,31 @@ def _pg_bin(name: str) -> str:
     raise RuntimeError(f"PostgreSQL binary {name} not found: run `make test` (it installs postgresql)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """argon2id with minimal cost in tests (production parameters are argon2-cffi's defaults)."""
+    from argon2 import PasswordHasher
+
+    from kehu.security import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original
+
+
+@pytest.fixture(scope="session")
+def fast_tmp(tmp_path_factory) -> Path:
+    """Scratch space in memory when available: SQLite's fsyncs cost nothing there."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        base = Path(tempfile.mkdtemp(prefix="kehu-test-", dir=shm))
+        yield base
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        yield tmp_path_factory.mktemp("fast")
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """A throw-away PostgreSQL cluster on 127.0.0.1 (C collation, UTF-8)."""
@@ -83,12 +108,14 @@ def sqlite_template(tmp_path_factory):
 
 
 @pytest.fixture(params=ENGINES)
-def db_url(request, tmp_path, sqlite_template):
+def db_url(request, fast_tmp, sqlite_template):
     """A fresh, migrated database on each engine."""
     if request.param == "sqlite":
-        target = tmp_path / "kehu.db"
+        target = fast_tmp / f"{uuid.uuid4().hex}.db"
         shutil.copy(sqlite_template, target)
         yield f"sqlite:///{target}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
         return
     server = request.getfixturevalue("pg_server")
     name = "t_" + uuid.uuid4().hex[:12]

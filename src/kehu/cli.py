@@ -7,6 +7,7 @@ import secrets
 import typer
 from rich.console import Console
 
+from kehu import __version__
 from kehu.config import get_settings
 
 app = typer.Typer(help="Kehu 客户信息管理系统", no_args_is_help=True, add_completion=False)
@@ -40,6 +41,8 @@ def init(admin_password: str = typer.Option(None, help="create user `admin` with
 
     kehu = Kehu(settings, db=db)
     bootstrap(kehu)
+    with kehu.db.transaction() as s:
+        kehu.audit.stage(s, action="system.init", actor_name="cli", detail={"version": __version__})
     from kehu.access import repository
     from kehu.access import service as access
 
@@ -48,6 +51,7 @@ def init(admin_password: str = typer.Option(None, help="create user `admin` with
             password = admin_password or secrets.token_urlsafe(12) + "-1a"
             access.create_user(s, None, username="admin", display_name="系统管理员", password=password,
                                role_code="admin")
+            kehu.audit.stage(s, action="admin.user.create", actor_name="cli", detail={"username": "admin"})
             console.print(f"已创建系统管理员 admin，密码：{password}")
     console.print(f"数据库已就绪：{_safe_url(settings.database_url)}")
 

@@ -27,20 +27,40 @@ def client_ip(request: Request) -> str | None:
 
 
 def run_as(kehu: Kehu, *, token: str | None, ip: str | None, action: str,
-           fn: Callable[[Session, Ctx], T], target: str | None = None) -> T:
-    """Authenticate, call `fn(session, ctx)` in one transaction, audit a refusal separately."""
+           fn: Callable[[Session, Ctx], T], target: str | None = None, write: bool = True) -> T:
+    """Authenticate, call `fn(session, ctx)` in one transaction, audit a refusal separately.
+
+    `write=False` (reads): the work runs in a read transaction and its audit entries are
+    committed by the group committer — still durable before this function returns.
+    """
     if not token:
         raise Unauthenticated()
     principal: Principal | None = None
     try:
-        with kehu.db.transaction() as session:
+        if write:
+            with kehu.db.transaction() as session:
+                principal, _tok = access.resolve(session, kehu=kehu, token=token)
+                ctx = _ctx(kehu, session, principal, ip)
+                return fn(session, ctx)
+        with kehu.db.reader() as session:
             principal, _tok = access.resolve(session, kehu=kehu, token=token)
-            ctx = Ctx(kehu=kehu, principal=principal, catalog=kehu.catalog(session), ip=ip)
-            return fn(session, ctx)
+            ctx = _ctx(kehu, session, principal, ip)
+            result = fn(session, ctx)
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError(f"read-only call {action} changed data")
+            staged = kehu.audit.take_staged(session)
+        if staged:
+            kehu.audit_writer.submit(staged)
+        return result
     except KehuError as exc:
         if principal is not None and exc.status in (403, 404):
             audit_refusal(kehu, principal=principal, ip=ip, action=action, target=target, error=exc)
         raise
+
+
+def _ctx(kehu: Kehu, session: Session, principal: Principal, ip: str | None) -> Ctx:
+    epoch = kehu.epoch(session)
+    return Ctx(kehu=kehu, principal=principal, catalog=kehu.catalog(session, epoch), ip=ip, epoch=epoch)
 
 
 def audit_refusal(kehu: Kehu, *, principal: Principal, ip: str | None, action: str, target: str | None,
@@ -59,10 +79,12 @@ class ApiCall:
         self.kehu: Kehu = request.app.state.kehu
         self.token = credentials.credentials if credentials else None
         self.ip = client_ip(request)
+        self.method = request.method
 
     def run(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None) -> T:
         """Run one service call as the caller."""
-        return run_as(self.kehu, token=self.token, ip=self.ip, action=action, fn=fn, target=target)
+        return run_as(self.kehu, token=self.token, ip=self.ip, action=action, fn=fn, target=target,
+                      write=self.method not in ("GET", "HEAD"))
 
 
 def body(model: Any) -> dict[str, Any]:

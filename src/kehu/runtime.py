@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kehu.access.principal import Principal
-from kehu.audit.chain import AuditChain
+from kehu.audit.chain import AuditChain, GroupCommitter
 from kehu.catalog.models import CatalogOverride, SecurityEpoch
 from kehu.catalog.registry import Catalog, build_catalog
 from kehu.config import Settings, get_settings
@@ -29,8 +29,11 @@ class Kehu:
         self.crypto = Crypto(self.keys)
         self.audit = AuditChain(self.keys.audit)
         self.audit.install(self.db.sessions)
+        self.audit_writer = GroupCommitter(self.db)
         self._catalog: tuple[int, Catalog] | None = None
+        self._directory: tuple[int, dict, dict] | None = None
         self._principals: dict[tuple[str, int], Principal] = {}
+        self._tokens: dict[str, tuple[int, object]] = {}
         self._lock = threading.Lock()
 
     # security epoch -----------------------------------------------------------
@@ -61,7 +64,33 @@ class Kehu:
         self._catalog = (epoch, cat)
         return cat
 
-    # principals ---------------------------------------------------------------
+    # directory ----------------------------------------------------------------------
+    def directory(self, session: Session, epoch: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
+        """Display names of all users and departments, rebuilt only when the epoch moved."""
+        from kehu.access.models import Department, User
+
+        epoch = self.epoch(session) if epoch is None else epoch
+        cached = self._directory
+        if cached and cached[0] == epoch:
+            return cached[1], cached[2]
+        users = dict(session.execute(select(User.id, User.display_name)).all())
+        depts = dict(session.execute(select(Department.id, Department.name)).all())
+        self._directory = (epoch, users, depts)
+        return users, depts
+
+    # tokens and principals ---------------------------------------------------------
+    def cached_token(self, digest: str, epoch: int):
+        """A token resolved earlier in the same epoch."""
+        hit = self._tokens.get(digest)
+        return hit[1] if hit and hit[0] == epoch else None
+
+    def remember_token(self, digest: str, epoch: int, info) -> None:
+        """Cache a token's owner and expiry for this epoch."""
+        with self._lock:
+            if len(self._tokens) > 50000:
+                self._tokens.clear()
+            self._tokens[digest] = (epoch, info)
+
     def cached_principal(self, user_id: str, epoch: int) -> Principal | None:
         """A principal resolved earlier in the same epoch."""
         return self._principals.get((user_id, epoch))
@@ -82,7 +111,12 @@ class Ctx:
     principal: Principal
     catalog: Catalog
     ip: str | None = None
+    epoch: int | None = None
     extra: dict = field(default_factory=dict)
+
+    def names(self, session: Session) -> tuple[dict[str, str], dict[str, str]]:
+        """(user id → display name, department id → name)."""
+        return self.kehu.directory(session, self.epoch)
 
     def audit(self, session: Session, *, action: str, **kw) -> None:
         """Stage an audit entry attributed to this caller."""

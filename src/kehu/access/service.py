@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -72,20 +72,47 @@ def logout(session: Session, *, kehu: Kehu, token: str, ip: str | None) -> None:
     if tok:
         kehu.audit.stage(session, action="auth.logout", actor_id=tok.user_id, ip=ip)
         session.delete(tok)
+        Kehu.bump_epoch(session)  # cached token entries everywhere are dropped
 
 
-def resolve(session: Session, *, kehu: Kehu, token: str) -> tuple[Principal, Token]:
-    """The principal behind a bearer token; cached per security epoch."""
-    found = repo.token_owner(session, digest(token), utcnow())
-    if not found:
-        raise Unauthenticated()
-    user_id, tok = found
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a request needs to know about its token (cached per security epoch)."""
+
+    user_id: str
+    kind: str
+    expires_at: datetime
+    csrf: str | None
+
+
+def resolve(session: Session, *, kehu: Kehu, token: str) -> tuple[Principal, TokenInfo]:
+    """The principal behind a bearer token.
+
+    Token and principal are cached per security epoch; logout, deactivation and every change
+    of roles, grants or users bump the epoch, so a revoked token or right fails on the next request.
+    """
+    key, now = digest(token), utcnow()
     epoch = kehu.epoch(session)
-    principal = kehu.cached_principal(user_id, epoch)
+    info = kehu.cached_token(key, epoch)
+    if info is None:
+        found = repo.token_owner(session, key, now)
+        if not found:
+            raise Unauthenticated()
+        user_id, tok = found
+        info = TokenInfo(user_id=user_id, kind=tok.kind, expires_at=tok.expires_at, csrf=tok.csrf)
+        kehu.remember_token(key, epoch, info)
+    if info.expires_at <= now:
+        raise Unauthenticated("登录已过期，请重新登录", code="session_expired")
+    principal = kehu.cached_principal(info.user_id, epoch)
     if principal is None:
-        principal = build_principal(session, session.get(User, user_id))
+        principal = build_principal(session, session.get(User, info.user_id))
         kehu.remember_principal(principal, epoch)
-    return principal, tok
+    return principal, info
+
+
+def current_epoch(session: Session, kehu: Kehu) -> int:
+    """The security epoch (exposed for adapters that build a Ctx)."""
+    return kehu.epoch(session)
 
 
 def build_principal(session: Session, user: User) -> Principal:

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from kehu.access.models import Department, User
 from kehu.access.principal import Principal
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 
@@ -26,9 +25,13 @@ def readable(principal: Principal) -> ColumnElement[bool]:
     return Customer.owner_id == principal.user_id
 
 
-def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False) -> Customer | None:
+def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False,
+              with_children: bool = False) -> Customer | None:
     """A customer by archive number, only if inside the principal's scope."""
     stmt = select(Customer).where(Customer.archive_no == archive_no, readable(principal))
+    if with_children:
+        stmt = stmt.options(*(selectinload(getattr(Customer, rel))
+                              for rel in ("contacts", "addresses", "anniversaries", "relations")))
     if for_update:
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one_or_none()
@@ -143,7 +146,9 @@ def history(session: Session, customer_id: str, *, before_seq: int | None, limit
 
 
 def names(session: Session, user_ids: set[str], dept_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Display names of users and departments referenced by a page of customers."""
+    """Display names of the given users and departments."""
+    from kehu.access.models import Department, User
+
     users = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all()) \
         if user_ids else {}
     depts = dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(dept_ids))).all()) \

@@ -14,6 +14,7 @@ from kehu.catalog.validation import clean
 from kehu.catalog.vault import Vault, to_text
 from kehu.customers import repository as repo
 from kehu.customers import rules
+from kehu.customers.changes import history_row
 from kehu.customers.search import conditions, filter_conditions
 from kehu.customers.models import Address, Anniversary, Contact, Customer, History, Relation
 from kehu.db import utcnow
@@ -70,19 +71,8 @@ def _require_write(ctx: Ctx, action: str, entity: str, names: list[str], *, mino
 
 def _history(session: Session, vault: Vault, *, ctx: Ctx, customer_id: str, spec: FieldSpec, record_id: str,
              op: str, old: Any, new: Any, reason: str | None) -> None:
-    hid = new_id()
-
-    def pack(value: Any, which: str) -> bytes | None:
-        if value is None:
-            return None
-        text = to_text(value)
-        if spec.encrypted:  # encrypted fields stay encrypted in history, bound to this history row
-            return vault.seal(text, table="customer_history", field=f"{which}:{spec.key}", row_id=hid)
-        return text.encode()
-
-    session.add(History(id=hid, customer_id=customer_id, entity=spec.entity, record_id=record_id, field=spec.name,
-                        op=op, old_value=pack(old, "old"), new_value=pack(new, "new"),
-                        changed_by=ctx.principal.user_id, changed_at=utcnow(), reason=reason))
+    session.add(History(**history_row(vault, spec=spec, customer_id=customer_id, record_id=record_id, op=op,
+                                      old=old, new=new, reason=reason, changed_by=ctx.principal.user_id)))
 
 
 def _check_refs(session: Session, ctx: Ctx, values: dict[str, Any]) -> list[FieldError]:
@@ -302,13 +292,15 @@ def _children_shown(ctx: Ctx, customer: Customer, vault: Vault, minor: bool) -> 
 
 def get(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
     """An archive with its child records, as the caller may see it; the read is audited."""
-    customer = _load(session, ctx, archive_no)
+    customer = repo.get_by_no(session, ctx.principal, archive_no, with_children=True)
+    if customer is None:
+        raise NotFound()
     vault, minor = vault_of(ctx, customer), minor_of(customer)
     shown = present(ctx.principal, ctx.catalog, "customer", customer, vault, minor=minor)
     body = {**shown.as_dict(), **_children_shown(ctx, customer, vault, minor), "version": customer.version,
             "created_at": customer.created_at.isoformat(), "updated_at": customer.updated_at.isoformat(),
             "minor": minor}
-    users, depts = repo.names(session, {customer.owner_id} - {None}, {customer.department_id} - {None})
+    users, depts = ctx.names(session)
     body["owner_name"], body["department_name"] = users.get(customer.owner_id), depts.get(customer.department_id)
     touched = [f"customer.{k}" for k in shown.values if ctx.catalog.get("customer", k).level < 3 or minor]
     for entity, (_m, attr) in CHILDREN.items():
@@ -325,8 +317,7 @@ def list_(session: Session, ctx: Ctx, *, q: str | None = None, filters: dict[str
     limit = max(1, min(int(limit or 20), 100))
     where = conditions(ctx, q) + filter_conditions(ctx, filters or {})
     result = repo.page(session, ctx.principal, where=where, sort=sort, cursor=cursor, limit=limit)
-    users, depts = repo.names(session, {c.owner_id for c in result.rows} - {None},
-                              {c.department_id for c in result.rows} - {None})
+    users, depts = ctx.names(session)
     items = []
     for c in result.rows:
         minor = minor_of(c)
@@ -376,7 +367,7 @@ def history(session: Session, ctx: Ctx, *, archive_no: str, before: int | None =
     customer = _load(session, ctx, archive_no)
     vault, minor = vault_of(ctx, customer), minor_of(customer)
     rows = repo.history(session, customer.id, before_seq=before, limit=max(1, min(limit, 200)))
-    users, _ = repo.names(session, {r.changed_by for r in rows} - {None}, set())
+    users, _ = ctx.names(session)
     items = []
     for r in rows:
         spec = ctx.catalog.fields.get(f"{r.entity}.{r.field}")
