@@ -208,3 +208,26 @@ def test_customers_service_rejects_principal_without_view(kehu, world):
     with kehu.db.transaction() as s:
         result = customers.list_(s, world.ctx("admin"))
     assert result["items"] == []
+
+
+def test_importance_classes_limit_who_sees_a_customer(kehu, world, client, api):
+    """SPEC §2: customer importance (普通/核心/重要) drives who may see a customer at all."""
+    info = world.ctx("info")
+    key = create_customer(kehu, as_user=info, owner_id=world.users["alice"], department_id=world.departments["east"],
+                          importance="key", occupation="董事长", email="boss@corp.cn")
+    normal = create_customer(kehu, as_user=info, owner_id=world.users["alice"],
+                             department_id=world.departments["east"])
+    h = api("alice")
+    assert client.get(f"/api/v1/customers/{key}", headers=h).status_code == 200
+    r = client.put("/api/v1/roles/staff/grants", headers=api("admin"), json={
+        "grants": ["view@1", "view@2", "view@3", "create@1", "create@2", "create@3", "modify@2", "modify@3",
+                   "reveal@2"], "importance": ["normal", "core"]})
+    assert r.status_code == 200 and r.json()["importance"] == ["core", "normal"]
+    assert client.get(f"/api/v1/customers/{key}", headers=h).status_code == 404
+    listed = [i["archive_no"] for i in client.get("/api/v1/customers", headers=h).json()["items"]]
+    assert normal in listed and key not in listed
+    r = client.patch(f"/api/v1/customers/{normal}", json={"importance": "key", "occupation": "总经理",
+                                                         "reason": "升级为重要客户"}, headers=h)
+    assert r.status_code == 403  # cannot move a customer out of one's own visibility
+    bad = client.put("/api/v1/roles/staff/grants", headers=api("admin"), json={"grants": [], "importance": ["vip"]})
+    assert bad.status_code == 422

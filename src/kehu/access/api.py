@@ -96,6 +96,8 @@ class GrantsUpdate(Strict):
 
     grants: list[Annotated[str, Field(max_length=20)]] = Field(max_length=30)
     scope: Optional[str] = Field(default=None, max_length=12)
+    importance: Optional[list[Annotated[str, Field(max_length=10)]]] = Field(
+        default=None, max_length=3, description="customer classes the role may see: normal / core / key")
 
 
 class DepartmentCreate(Strict):
@@ -132,7 +134,7 @@ def update_user(call: Api, user_id: str, payload: UserUpdate) -> dict:
 
 def _role(r) -> dict:
     return {"id": r.id, "code": r.code, "name": r.name, "scope": r.scope, "builtin": r.builtin,
-            "capabilities": sorted(r.capability_set), "grants": sorted(f"{g.action}@{g.level}" for g in r.grants)}
+            "capabilities": sorted(r.capability_set), "importance": sorted(r.importance_set), "grants": sorted(f"{g.action}@{g.level}" for g in r.grants)}
 
 
 @router.get("/roles", tags=["admin"])
@@ -164,7 +166,7 @@ def set_grants(call: Api, code: str, payload: GrantsUpdate) -> dict:
             raise ValidationFailed([FieldError("grants", "invalid_grant", f"授权格式应为 动作@级别：{g}")])
         pairs.append((action, int(level)))
     return call.run("admin.role.grants", lambda s, ctx: _role(service.set_grants(
-        s, ctx, role_code=code, grants=pairs, scope=payload.scope)), target=code)
+        s, ctx, role_code=code, grants=pairs, scope=payload.scope, importance=payload.importance)), target=code)
 
 
 @router.get("/departments", tags=["admin"])

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kehu.db import Base, UTCDateTime, utcnow
 
 SCOPES = (("own", "本人负责的客户"), ("department", "本部门及下级部门"), ("all", "全部客户"))
+ALL_IMPORTANCE = "normal,core,key"
 #: Capabilities outside customer data, held by roles.
 CAPABILITIES = {
     "manage_users": "管理用户与部门",
@@ -39,9 +40,17 @@ class Role(Base):
     name: Mapped[str] = mapped_column(String(60), nullable=False)
     scope: Mapped[str] = mapped_column(String(12), nullable=False, default="own")
     capabilities: Mapped[str] = mapped_column(String(200), nullable=False, default="")  # comma-separated
+    #: customer importance classes (普通/核心/重要) the role may see at all, comma-separated
+    importance: Mapped[str] = mapped_column(String(40), nullable=False, default=ALL_IMPORTANCE,
+                                            server_default=ALL_IMPORTANCE)
     builtin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     grants: Mapped[list["Grant"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def importance_set(self) -> frozenset[str]:
+        """Importance classes visible to the role."""
+        return frozenset(c for c in self.importance.split(",") if c)
 
     @property
     def capability_set(self) -> frozenset[str]:

@@ -66,9 +66,12 @@ def require_capability(principal: Principal, capability: str) -> None:
         raise Forbidden()
 
 
-def in_scope(principal: Principal, *, owner_id: str | None, department_id: str | None) -> bool:
-    """Whether a customer with this owner/department is inside the principal's data scope."""
+def in_scope(principal: Principal, *, owner_id: str | None, department_id: str | None,
+             importance: str | None = None) -> bool:
+    """Whether a customer with this owner/department/importance is inside the principal's data scope."""
     if not principal.sees_customers:
+        return False
+    if importance is not None and importance not in principal.importance:
         return False
     if principal.scope == "all":
         return True

@@ -18,6 +18,7 @@ class Principal:
     department_ids: frozenset[str] = field(default_factory=frozenset)  # own department and below
     capabilities: frozenset[str] = field(default_factory=frozenset)
     grants: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+    importance: frozenset[str] = frozenset({"normal", "core", "key"})  # customer classes visible at all
 
     def can(self, action: str, level: int) -> bool:
         """Holds the grant for this action at this level."""

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kehu.access import repository as repo
 from kehu.access.defaults import DEFAULT_ROLES
-from kehu.access.models import CAPABILITIES, SCOPES, Department, Grant, Role, Token, User
+from kehu.access.models import ALL_IMPORTANCE, CAPABILITIES, SCOPES, Department, Grant, Role, Token, User
 from kehu.access.policy import require_capability
 from kehu.access.principal import Principal
 from kehu.catalog.spec import ACTIONS, LEVELS
@@ -122,7 +122,8 @@ def build_principal(session: Session, user: User) -> Principal:
         user_id=user.id, username=user.username, display_name=user.display_name, role_code=role.code,
         role_name=role.name, scope=role.scope, department_id=user.department_id,
         department_ids=repo.subtree_ids(session, user.department),
-        capabilities=role.capability_set, grants=frozenset((g.action, g.level) for g in role.grants))
+        capabilities=role.capability_set, grants=frozenset((g.action, g.level) for g in role.grants),
+        importance=role.importance_set)
 
 
 # --- administration -----------------------------------------------------------------
@@ -263,8 +264,8 @@ def create_role(session: Session, ctx: Ctx, *, code: str, name: str, scope: str,
 
 
 def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple[str, int]],
-               scope: str | None = None) -> Role:
-    """Replace a role's level × action grants (and optionally its scope); effective on the next request."""
+               scope: str | None = None, importance: list[str] | None = None) -> Role:
+    """Replace a role's level × action grants (optionally its scope and the customer classes it may see)."""
     require_capability(ctx.principal, "manage_roles")
     role = repo.role_by_code(session, role_code)
     if role is None:
@@ -272,11 +273,16 @@ def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple
     bad = [f"{a}@{lv}" for a, lv in grants if a not in ACTIONS or lv not in LEVELS]
     if bad or (scope is not None and scope not in dict(SCOPES)):
         raise ValidationFailed([FieldError("grants", "invalid_grant", "无效授权：" + "、".join(bad or [str(scope)]))])
+    if importance is not None and (not importance or set(importance) - set(ALL_IMPORTANCE.split(","))):
+        raise ValidationFailed([FieldError("importance", "invalid_choice", "客户重要性只能是 normal、core、key")])
     before = sorted(f"{g.action}@{g.level}" for g in role.grants)
     replace_grants(session, role, set(grants))
     if scope is not None:
         role.scope = scope
+    if importance is not None:
+        role.importance = ",".join(c for c in ALL_IMPORTANCE.split(",") if c in importance)
     Kehu.bump_epoch(session)
     ctx.audit(session, action="admin.role.grants", target_type="role", target_id=role_code,
-              detail={"before": before, "after": sorted(f"{a}@{lv}" for a, lv in set(grants)), "scope": role.scope})
+              detail={"before": before, "after": sorted(f"{a}@{lv}" for a, lv in set(grants)), "scope": role.scope,
+                      "importance": role.importance})
     return role

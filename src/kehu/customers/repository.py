@@ -13,16 +13,22 @@ from kehu.access.principal import Principal
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 
 
+ALL_CLASSES = frozenset({"normal", "core", "key"})
+
+
 def readable(principal: Principal) -> ColumnElement[bool]:
     """WHERE clause limiting customers to the principal's data scope (default deny)."""
     if not principal.sees_customers:
         return false()
     if principal.scope == "all":
-        return true()
-    if principal.scope == "department" and principal.department_ids:
-        return or_(Customer.department_id.in_(sorted(principal.department_ids)),
-                   Customer.owner_id == principal.user_id)
-    return Customer.owner_id == principal.user_id
+        rows = true()
+    elif principal.scope == "department" and principal.department_ids:
+        rows = or_(Customer.department_id.in_(sorted(principal.department_ids)), Customer.owner_id == principal.user_id)
+    else:
+        rows = Customer.owner_id == principal.user_id
+    if principal.importance != ALL_CLASSES:
+        rows = and_(rows, Customer.importance.in_(sorted(principal.importance)))
+    return rows
 
 
 def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False,
@@ -37,7 +43,7 @@ def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_up
     return session.execute(stmt).scalar_one_or_none()
 
 
-def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple[str, str, str | None, str | None]]:
+def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple]:
     """(id, archive_no, owner_id, department_id) of customers whose own field or a contact's matches a blind index."""
     cust_col = getattr(Customer, column, None)
     conds = [cust_col == digest] if cust_col is not None else []
@@ -46,15 +52,15 @@ def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple[str
         conds.append(Customer.id.in_(select(Contact.customer_id).where(contact_col == digest)))
     if not conds:
         return []
-    rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id)
-                           .where(or_(*conds)).limit(20))
+    rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id,
+                                  Customer.importance).where(or_(*conds)).limit(20))
     return [tuple(r) for r in rows]
 
 
-def ids_by_uscc(session: Session, uscc: str) -> list[tuple[str, str, str | None, str | None]]:
+def ids_by_uscc(session: Session, uscc: str) -> list[tuple]:
     """Customers with this unified social credit code."""
-    rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id)
-                           .where(Customer.uscc == uscc).limit(20))
+    rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id,
+                                  Customer.importance).where(Customer.uscc == uscc).limit(20))
     return [tuple(r) for r in rows]
 
 

@@ -101,7 +101,8 @@ def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exc
         hits = [h for h in hits if h[0] != exclude_id]
         if not hits:
             continue
-        visible = [h for h in hits if policy.in_scope(ctx.principal, owner_id=h[2], department_id=h[3])]
+        visible = [h for h in hits if policy.in_scope(ctx.principal, owner_id=h[2], department_id=h[3],
+                                                       importance=h[4])]
         if visible:
             raise Conflict(f"已存在相同{spec.label}的客户档案：{visible[0][1]}", code="duplicate",
                            detail={"field": name, "archive_no": visible[0][1]})
@@ -158,7 +159,8 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
     for entity, items in kids.items():
         _require_write(ctx, "create", entity, sorted({k for it in items for k, v in it.items() if v is not None}),
                        minor=minor)
-    if not policy.in_scope(ctx.principal, owner_id=values["owner_id"], department_id=values["department_id"]):
+    if not policy.in_scope(ctx.principal, owner_id=values["owner_id"], department_id=values["department_id"],
+                           importance=values["importance"]):
         raise Forbidden("不能将客户分配到您的权限范围之外", code="owner_out_of_scope")
     _check_duplicates(session, ctx, values, exclude_id=None)
 
@@ -243,10 +245,11 @@ def update(session: Session, ctx: Ctx, *, archive_no: str, data: dict[str, Any],
         errors += _check_refs(session, ctx, {k: v[1] for k, v in changed.items()})
     if errors:
         raise ValidationFailed(errors)
-    if "owner_id" in changed or "department_id" in changed:
+    if {"owner_id", "department_id", "importance"} & set(changed):
         owner = changed.get("owner_id", (None, customer.owner_id))[1]
         dept = changed.get("department_id", (None, customer.department_id))[1]
-        if not policy.in_scope(ctx.principal, owner_id=owner, department_id=dept):
+        importance = changed.get("importance", (None, customer.importance))[1]
+        if not policy.in_scope(ctx.principal, owner_id=owner, department_id=dept, importance=importance):
             raise Forbidden("不能将客户转移到您的权限范围之外", code="owner_out_of_scope")
     _check_duplicates(session, ctx, {k: v[1] for k, v in changed.items()}, exclude_id=customer.id)
     for name, (old, new) in changed.items():
