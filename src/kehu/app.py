@@ -40,8 +40,11 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     from kehu.audit.api import router as audit_router
     from kehu.catalog.api import router as catalog_router
     from kehu.customers.api import router as customers_router
+    from kehu.interactions.api import router as interactions_router
+    from kehu.orders.api import router as orders_router
 
-    for router in (access_router, customers_router, catalog_router, audit_router):
+    for router in (access_router, customers_router, catalog_router, audit_router, interactions_router,
+                   orders_router):
         app.include_router(router)
     try:
         from kehu.web import mount as mount_web

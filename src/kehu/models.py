@@ -3,3 +3,5 @@ from kehu.access.models import *  # noqa: F401,F403
 from kehu.audit.models import *  # noqa: F401,F403
 from kehu.catalog.models import *  # noqa: F401,F403
 from kehu.customers.models import *  # noqa: F401,F403
+from kehu.interactions.models import *  # noqa: F401,F403
+from kehu.orders.models import *  # noqa: F401,F403

@@ -16,6 +16,7 @@ CAPABILITIES = {
     "manage_roles": "管理角色与授权",
     "manage_catalog": "管理字段分类分级",
     "read_audit": "查阅操作日志",
+    "manage_products": "管理产品目录",
 }
 
 

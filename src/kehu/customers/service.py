@@ -348,6 +348,16 @@ def reveal(session: Session, ctx: Ctx, *, archive_no: str, fields: list[str], re
             raise NotFound()
     else:
         raise ValidationFailed([FieldError("entity", "unknown_field", "未知的记录类型")])
+    return reveal_record(session, ctx, customer=customer, entity=entity, record=record, fields=fields, reason=reason)
+
+
+def reveal_record(session: Session, ctx: Ctx, *, customer: Customer, entity: str, record: Any, fields: list[str],
+                  reason: str | None) -> dict[str, Any]:
+    """Plain values of chosen fields of any record held under a customer (already loaded in scope); audited.
+
+    Shared by the archive and every domain holding customer records (orders, payments…).
+    """
+    reason = _reason(reason)
     unknown = [f for f in fields if f"{entity}.{f}" not in ctx.catalog.fields]
     if unknown or not fields:
         raise ValidationFailed([FieldError("fields", "unknown_field", "未知字段：" + "、".join(unknown or ["(空)"]))])
