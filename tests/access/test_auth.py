@@ -88,3 +88,11 @@ def test_weak_password_refused(client, world):
     r = client.post("/api/v1/users", json={"username": "weak", "display_name": "弱", "password": "123",
                                            "role": "staff"}, headers=admin)
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "weak_password"
+
+
+def test_admin_cannot_lock_themselves_out(client, world):
+    admin = {"Authorization": "Bearer " + _login(client, "admin", world.password).json()["access_token"]}
+    r = client.patch(f"/api/v1/users/{world.users['admin']}", json={"active": False}, headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "self_lockout"
+    r = client.patch(f"/api/v1/users/{world.users['admin']}", json={"role": "staff"}, headers=admin)
+    assert r.status_code == 422

@@ -100,3 +100,15 @@ def test_normalisation(client, api, kehu, world):
     # the normalised mobile is what the blind index finds
     found = client.get("/api/v1/customers", params={"q": "139 0001 2345"}, headers=h).json()["items"]
     assert [i["archive_no"] for i in found] == [no]
+
+
+def test_format_and_rule_errors_reported_together(client, api):
+    """A malformed field does not hide the archive rules: every problem is listed in one answer."""
+    data = customer_data(email="bad@", street=None)
+    r = client.post("/api/v1/customers", json=data, headers=api("alice"))
+    assert r.status_code == 422
+    codes = {(e["field"], e["code"]) for e in r.json()["errors"]}
+    assert {("email", "email_invalid"), ("street", "required")} <= codes
+    # a malformed mobile is not also reported as "phone required"
+    r = client.post("/api/v1/customers", json=customer_data(mobile="123", landline=None), headers=api("alice"))
+    assert [e["code"] for e in r.json()["errors"]] == ["mobile_invalid"]

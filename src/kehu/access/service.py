@@ -203,6 +203,9 @@ def update_user(session: Session, ctx: Ctx, *, user_id: str, role_code: str | No
     user = session.get(User, user_id)
     if user is None:
         raise NotFound()
+    if user.id == ctx.principal.user_id and (active is False or role_code not in (None, user.role.code)):
+        raise ValidationFailed([FieldError("active" if active is False else "role", "self_lockout",
+                                           "不能停用自己的账户或更改自己的角色，请由另一位管理员操作")])
     changes: dict = {}
     if role_code is not None:
         role = repo.role_by_code(session, role_code)
@@ -274,7 +277,7 @@ def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple
     if bad or (scope is not None and scope not in dict(SCOPES)):
         raise ValidationFailed([FieldError("grants", "invalid_grant", "无效授权：" + "、".join(bad or [str(scope)]))])
     if importance is not None and (not importance or set(importance) - set(ALL_IMPORTANCE.split(","))):
-        raise ValidationFailed([FieldError("importance", "invalid_choice", "客户重要性只能是 normal、core、key")])
+        raise ValidationFailed([FieldError("importance", "invalid_choice", "客户重要性只能是 普通客户、核心客户、重要客户")])
     before = sorted(f"{g.action}@{g.level}" for g in role.grants)
     replace_grants(session, role, set(grants))
     if scope is not None:

@@ -96,6 +96,15 @@ def clean(catalog: Catalog, entity: str, data: dict[str, Any], *, required: tupl
 
     Empty strings mean "no value" (None). Unknown and read-only fields are errors, not ignored.
     """
+    out, errors = check_all(catalog, entity, data, required=required)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def check_all(catalog: Catalog, entity: str, data: dict[str, Any], *,
+              required: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[FieldError]]:
+    """The valid fields' normalised values and the errors of the others (so later rules can still run)."""
     errors: list[FieldError] = []
     out: dict[str, Any] = {}
     for name, raw in data.items():
@@ -121,6 +130,4 @@ def clean(catalog: Catalog, entity: str, data: dict[str, Any], *, required: tupl
         if out.get(name) is None and not any(e.field == name for e in errors):
             spec = catalog.get(entity, name)
             errors.append(FieldError(name, "required", f"请填写{spec.label}"))
-    if errors:
-        raise ValidationFailed(errors)
-    return out
+    return out, errors

@@ -10,7 +10,7 @@ from kehu.access import policy
 from kehu.access.models import Department, User
 from kehu.catalog.presenter import present, read_fields
 from kehu.catalog.spec import FieldSpec
-from kehu.catalog.validation import clean
+from kehu.catalog.validation import check_all, clean
 from kehu.catalog.vault import Vault, to_text
 from kehu.customers import repository as repo
 from kehu.customers import rules
@@ -131,26 +131,24 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
     """Create an archive (with optional contacts, addresses, anniversaries, relations)."""
     if not ctx.principal.sees_customers:
         raise Forbidden()
-    errors: list[FieldError] = []
-    try:
-        values = clean(ctx.catalog, "customer", data, required=("kind", "name"))
-    except ValidationFailed as exc:
-        values, errors = {}, list(exc.errors)
+    values, errors = check_all(ctx.catalog, "customer", data, required=("kind", "name"))
     kids, kid_errors = _clean_children(ctx, children)
+    values.setdefault("owner_id", None)
+    values.setdefault("department_id", None)
+    values["owner_id"] = values["owner_id"] or ctx.principal.user_id
+    if values["department_id"] is None:
+        owner = session.get(User, values["owner_id"])
+        values["department_id"] = owner.department_id if owner else ctx.principal.department_id
+    if values.get("id_number") and not values.get("birth_date"):
+        values["birth_date"] = id_birth_date(values["id_number"])
+    values.setdefault("importance", "normal")
+    values.setdefault("status", "active")
+    # the archive rules run even when some fields are malformed, so every problem is reported at once;
+    # a field that was given but is malformed counts as present (its own error already says what is wrong)
+    bad = {e.field for e in errors}
+    present_ = {k: v is not None for k, v in values.items()} | {k: True for k in bad}
+    errors += [e for e in rules.check(values, present_) + _check_refs(session, ctx, values) if e.field not in bad]
     errors += kid_errors
-    if not errors:
-        values.setdefault("owner_id", None)
-        values.setdefault("department_id", None)
-        values["owner_id"] = values["owner_id"] or ctx.principal.user_id
-        if values["department_id"] is None:
-            owner = session.get(User, values["owner_id"])
-            values["department_id"] = owner.department_id if owner else ctx.principal.department_id
-        if values.get("id_number") and not values.get("birth_date"):
-            values["birth_date"] = id_birth_date(values["id_number"])
-        values.setdefault("importance", "normal")
-        values.setdefault("status", "active")
-        present_ = {k: v is not None for k, v in values.items()}
-        errors += rules.check(values, present_) + _check_refs(session, ctx, values)
     if errors:
         raise ValidationFailed(errors)
     minor = policy.is_minor(values["kind"], values.get("birth_date"))
