@@ -179,3 +179,14 @@ def test_kind_cannot_change(client, api):
     no = _create(client, h)
     r = client.patch(f"/api/v1/customers/{no}", json={"kind": "organisation", "reason": "改类型"}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "kind"
+
+
+def test_creation_is_one_history_row_then_every_change(client, api):
+    """The initial values are the archive itself; the history starts with one creation row."""
+    h = api("alice")
+    no = client.post("/api/v1/customers", json={**customer_data(), "reason": "展会名片录入"}, headers=h).json()["archive_no"]
+    items = client.get(f"/api/v1/customers/{no}/history", headers=h).json()["items"]
+    assert [(i["op"], i["label"], i["reason"]) for i in items] == [("create", "建立档案", "展会名片录入")]
+    client.patch(f"/api/v1/customers/{no}", json={"industry": "物流", "reason": "核实"}, headers=h)
+    items = client.get(f"/api/v1/customers/{no}/history", headers=h).json()["items"]
+    assert [(i["field"], i["op"]) for i in items] == [("industry", "update"), ("_archive", "create")]

@@ -67,12 +67,12 @@ def stored(session, kehu, archive_no: str) -> dict:
         body[attr] = sorted((dump(r) for r in getattr(customer, attr)), key=repr)
     history = []
     for h in session.execute(select(History).where(History.customer_id == customer.id).order_by(History.seq)).scalars():
-        spec = declared()[f"{h.entity}.{h.field}"]
+        spec = declared().get(f"{h.entity}.{h.field}")  # None for the archive's creation row
         item = {"entity": h.entity, "field": h.field, "op": h.op, "changed_by": h.changed_by, "reason": h.reason,
                 "self": h.record_id == customer.id}
         for which in ("old", "new"):
             blob = getattr(h, f"{which}_value")
-            if blob is not None and spec.encrypted:
+            if blob is not None and spec is not None and spec.encrypted:
                 blob = vault.open(blob, table="customer_history", field=f"{which}:{spec.key}", row_id=h.id).encode()
             item[which] = blob
         history.append(item)

@@ -3,7 +3,7 @@
 Each row goes through exactly the checks of `service.create` — catalogue validation, archive rules,
 references, field rights, data scope and the exact-duplicate check (against the store and against
 earlier rows of the same call) — and is stored exactly as `service.create` stores it: its own data
-key, sealed values, blind indexes, pinyin keys, an archive number and one history row per value.
+key, sealed values, blind indexes, pinyin keys, an archive number and one creation row in the history.
 The difference is the plumbing: numbers are allocated in blocks, duplicates looked up per batch,
 rows written with executemany, and the whole call is ONE audit entry. An invalid row is reported
 (row index, field, code, message) and not written at all; valid rows are written. Like every
@@ -25,7 +25,7 @@ from kehu.access.models import User
 from kehu.catalog.validation import clean
 from kehu.catalog.vault import Vault, to_text
 from kehu.customers import rules
-from kehu.customers.changes import history_row
+from kehu.customers.changes import creation_row
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 from kehu.customers.service import CHILDREN, _check_refs, _clean_children, _require_write
 from kehu.db import utcnow
@@ -349,11 +349,7 @@ class _Bulk:
                 self.pinyin[name] = pinyin_keys(name)
             rec.name_pinyin, rec.name_initials = self.pinyin[name]
             customers.append(self.row(Customer, rec))
-            for name, value in p.values.items():
-                if value is not None:
-                    history.append(history_row(vault, spec=catalog.get("customer", name), customer_id=cid,
-                                               record_id=cid, op="create", old=None, new=value, reason=reason,
-                                               changed_by=user_id, changed_at=now))
+            history.append(creation_row(customer_id=cid, reason=reason, changed_by=user_id, changed_at=now))
             touched = [f"customer.{k}" for k, v in p.values.items() if v is not None]
             for entity, items in p.kids.items():
                 model, _attr = CHILDREN[entity]
@@ -363,12 +359,7 @@ class _Bulk:
                     for name, value in item.items():
                         vault.write(kid, catalog.get(entity, name), value)
                     kids.setdefault(model, []).append(self.row(model, kid))
-                    for name, value in item.items():
-                        if value is not None:
-                            history.append(history_row(vault, spec=catalog.get(entity, name), customer_id=cid,
-                                                       record_id=kid.id, op="create", old=None, new=value,
-                                                       reason=reason, changed_by=user_id, changed_at=now))
-                            touched.append(f"{entity}.{name}")
+                    touched += [f"{entity}.{name}" for name, value in item.items() if value is not None]
             self.touched.update(touched)
             self.result.archive_nos[p.row] = archive_no
         self.session.flush()

@@ -26,3 +26,15 @@ def history_row(vault: Vault, *, spec: FieldSpec, customer_id: str, record_id: s
     return dict(id=hid, customer_id=customer_id, entity=spec.entity, record_id=record_id, field=spec.name, op=op,
                 old_value=pack(old, "old"), new_value=pack(new, "new"), changed_by=changed_by,
                 changed_at=changed_at or utcnow(), reason=reason)
+
+
+#: History field name of the row that records the creation of an archive.
+CREATED = "_archive"
+
+
+def creation_row(*, customer_id: str, reason: str | None, changed_by: str | None,
+                 changed_at: datetime | None = None) -> dict[str, Any]:
+    """The one history row of a new archive (its initial values are the archive itself, not repeated here)."""
+    return dict(id=new_id(), customer_id=customer_id, entity="customer", record_id=customer_id, field=CREATED,
+                op="create", old_value=None, new_value=None, changed_by=changed_by,
+                changed_at=changed_at or utcnow(), reason=reason)

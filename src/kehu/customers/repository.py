@@ -150,13 +150,3 @@ def history(session: Session, customer_id: str, *, before_seq: int | None, limit
         stmt = stmt.where(History.seq < before_seq)
     return list(session.execute(stmt.order_by(History.seq.desc()).limit(limit)).scalars())
 
-
-def names(session: Session, user_ids: set[str], dept_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Display names of the given users and departments."""
-    from kehu.access.models import Department, User
-
-    users = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all()) \
-        if user_ids else {}
-    depts = dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(dept_ids))).all()) \
-        if dept_ids else {}
-    return users, depts

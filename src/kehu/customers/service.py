@@ -14,7 +14,7 @@ from kehu.catalog.validation import check_all, clean
 from kehu.catalog.vault import Vault, to_text
 from kehu.customers import repository as repo
 from kehu.customers import rules
-from kehu.customers.changes import history_row
+from kehu.customers.changes import CREATED, creation_row, history_row
 from kehu.customers.search import conditions, filter_conditions
 from kehu.customers.models import Address, Anniversary, Contact, Customer, History, Relation
 from kehu.db import utcnow
@@ -171,14 +171,12 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
         vault.write(customer, ctx.catalog.get("customer", name), value)
     customer.name_pinyin, customer.name_initials = pinyin_keys(values["name"])
     session.add(customer)
-    for name, value in values.items():
-        if value is not None:
-            _history(session, vault, ctx=ctx, customer_id=customer.id, spec=ctx.catalog.get("customer", name),
-                     record_id=customer.id, op="create", old=None, new=value, reason=reason)
+    session.add(History(**creation_row(customer_id=customer.id, reason=reason, changed_by=ctx.principal.user_id,
+                                       changed_at=now)))
     touched = [f"customer.{k}" for k in given]
     for entity, items in kids.items():
         for item in items:
-            _add_child_record(session, ctx, vault, customer, entity, item, reason=reason)
+            _add_child_record(session, ctx, vault, customer, entity, item, reason=reason, history=False)
             touched += [f"{entity}.{k}" for k, v in item.items() if v is not None]
     ctx.audit(session, action="customer.create", target_type="customer", target_id=customer.id,
               customer_no=customer.archive_no, fields=sorted(set(touched)), reason=reason)
@@ -186,13 +184,14 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
 
 
 def _add_child_record(session: Session, ctx: Ctx, vault: Vault, customer: Customer, entity: str,
-                      values: dict[str, Any], *, reason: str | None):
+                      values: dict[str, Any], *, reason: str | None, history: bool = True):
+    """Add a child record; `history=False` when it is part of a new archive (recorded by its creation row)."""
     model, attr = CHILDREN[entity]
     record = model(id=new_id(), customer_id=customer.id)
     for name, value in values.items():
         vault.write(record, ctx.catalog.get(entity, name), value)
     getattr(customer, attr).append(record)
-    for name, value in values.items():
+    for name, value in values.items() if history else ():
         if value is not None:
             _history(session, vault, ctx=ctx, customer_id=customer.id, spec=ctx.catalog.get(entity, name),
                      record_id=record.id, op="create", old=None, new=value, reason=reason)
@@ -378,9 +377,15 @@ def history(session: Session, ctx: Ctx, *, archive_no: str, before: int | None =
     customer = _load(session, ctx, archive_no)
     vault, minor = vault_of(ctx, customer), minor_of(customer)
     rows = repo.history(session, customer.id, before_seq=before, limit=max(1, min(limit, 200)))
-    users, _ = ctx.names(session)
+    users, depts = ctx.names(session)
     items = []
     for r in rows:
+        if r.field == CREATED:
+            items.append({"seq": r.seq, "entity": r.entity, "record_id": r.record_id, "field": r.field,
+                          "label": "建立档案", "op": r.op, "changed_at": r.changed_at.isoformat(),
+                          "changed_by": users.get(r.changed_by), "reason": r.reason, "state": "plain",
+                          "old_value": None, "new_value": None})
+            continue
         spec = ctx.catalog.fields.get(f"{r.entity}.{r.field}")
         if spec is None:
             continue
@@ -396,10 +401,12 @@ def history(session: Session, ctx: Ctx, *, archive_no: str, before: int | None =
             which = key.split("_")[0]
             text = vault.open(blob, table="customer_history", field=f"{which}:{spec.key}", row_id=r.id) \
                 if spec.encrypted else blob.decode()
+            if state == "plain" and spec.name in ("owner_id", "department_id"):  # references shown by name
+                text = (users if spec.name == "owner_id" else depts).get(text, text)
             item[key] = text if state == "plain" else mask(spec.mask if spec.mask != "none" else "all", text)
         items.append(item)
     ctx.audit(session, action="customer.history", target_type="customer", target_id=customer.id,
               customer_no=customer.archive_no, fields=sorted({f"{i['entity']}.{i['field']}" for i in items
-                                                              if i["state"] != "hidden"}))
+                                                              if i["state"] != "hidden" and i["field"] != CREATED}))
     nxt = rows[-1].seq if len(rows) == max(1, min(limit, 200)) else None
     return {"items": items, "next_before": nxt}

@@ -150,19 +150,13 @@ def card(call: Web, no: str) -> Response:
 @router.get("/customers/{no}/history")
 def history(call: Web, no: str, before: Optional[int] = None) -> Response:
     """Change history: who, when, what (old → new, masked per rights), why."""
-    def go(s, ctx):
-        result = service.history(s, ctx, archive_no=no, before=before)
-        refs = {i[k] for i in result["items"] for k in ("old_value", "new_value")
-                if i["state"] == "plain" and i["field"] in ("owner_id", "department_id") and i[k]}
-        users, depts = repo.names(s, refs, refs)
-        return result, {**users, **depts}
-
-    result, names = call.run("customer.history", go, target=no)
+    result = call.run("customer.history", lambda s, ctx: service.history(s, ctx, archive_no=no, before=before),
+                      target=no)
     for item in result["items"]:
-        spec = call.catalog.get(item["entity"], item["field"])
+        spec = call.catalog.fields.get(f"{item['entity']}.{item['field']}")  # None for the creation row
         for key in ("old_value", "new_value"):
             value = item[key]
-            item[key + "_text"] = names.get(value, view.display(spec, value)) if item["state"] == "plain" else value
+            item[key + "_text"] = view.display(spec, value) if item["state"] == "plain" and spec else value
     more = f"/customers/{no}/history?before={result['next_before']}" if result["next_before"] else None
     template = {"tab-panel": "customers/_history.html", "history-more": "customers/_history_rows.html"}.get(
         hx_target(call.request) or "", "customers/history.html")
