@@ -27,7 +27,7 @@ def init(admin_password: str = typer.Option(None, help="create user `admin` with
     """Create the key file (0600) if missing, build or upgrade the database, create the built-in roles."""
     from kehu.db import Database
     from kehu.security.keyring import KeyRing
-    from kehu.setup import bootstrap, migrate
+    from kehu.setup import bootstrap, migrate, optimize
 
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +53,7 @@ def init(admin_password: str = typer.Option(None, help="create user `admin` with
                                role_code="admin")
             kehu.audit.stage(s, action="admin.user.create", actor_name="cli", detail={"username": "admin"})
             console.print(f"已创建系统管理员 admin，密码：{password}")
+    optimize(db.engine)
     console.print(f"数据库已就绪：{_safe_url(settings.database_url)}")
 
 
@@ -79,7 +80,11 @@ def serve(host: str = typer.Option(None, help="listen address (default KEHU_HOST
     """Serve the web UI and the API."""
     import uvicorn
 
+    from kehu.db import Database
+    from kehu.setup import optimize
+
     settings = get_settings()
+    optimize(Database(settings.database_url).engine)  # fresh planner statistics for a store that grew
     uvicorn.run("kehu.asgi:app", host=host or settings.host, port=port or settings.port, workers=workers,
                 log_level="warning", access_log=False)
 
@@ -105,10 +110,12 @@ def _mount() -> None:
     from kehu.access.cli import app as user_app
     from kehu.access.cli import role_app
     from kehu.audit.cli import app as audit_app
+    from kehu.pools.cli import app as pool_app
 
     app.add_typer(user_app, name="user")
     app.add_typer(role_app, name="role")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(pool_app, name="pool")
 
 
 _mount()

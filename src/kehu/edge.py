@@ -39,12 +39,10 @@ def run_as(kehu: Kehu, *, token: str | None, ip: str | None, action: str,
     try:
         if write:
             with kehu.db.transaction() as session:
-                principal, _tok = access.resolve(session, kehu=kehu, token=token)
-                ctx = _ctx(kehu, session, principal, ip)
+                principal, ctx = _ctx(kehu, session, token, ip)
                 return fn(session, ctx)
         with kehu.db.reader() as session:
-            principal, _tok = access.resolve(session, kehu=kehu, token=token)
-            ctx = _ctx(kehu, session, principal, ip)
+            principal, ctx = _ctx(kehu, session, token, ip)
             result = fn(session, ctx)
             if session.new or session.dirty or session.deleted:
                 raise RuntimeError(f"read-only call {action} changed data")
@@ -58,9 +56,11 @@ def run_as(kehu: Kehu, *, token: str | None, ip: str | None, action: str,
         raise
 
 
-def _ctx(kehu: Kehu, session: Session, principal: Principal, ip: str | None) -> Ctx:
+def _ctx(kehu: Kehu, session: Session, token: str, ip: str | None) -> tuple[Principal, Ctx]:
+    """Resolve the caller and build the call context, reading the security epoch once."""
     epoch = kehu.epoch(session)
-    return Ctx(kehu=kehu, principal=principal, catalog=kehu.catalog(session, epoch), ip=ip, epoch=epoch)
+    principal, _tok = access.resolve(session, kehu=kehu, token=token, epoch=epoch)
+    return principal, Ctx(kehu=kehu, principal=principal, catalog=kehu.catalog(session, epoch), ip=ip, epoch=epoch)
 
 
 def audit_refusal(kehu: Kehu, *, principal: Principal, ip: str | None, action: str, target: str | None,

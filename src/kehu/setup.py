@@ -36,3 +36,9 @@ def bootstrap(kehu: Kehu) -> None:
         access.ensure_default_roles(session)
         if session.get(SecurityEpoch, 1) is None:
             session.add(SecurityEpoch(id=1, value=1))
+
+
+def optimize(engine: Engine) -> None:
+    """Refresh planner statistics (SQLite `PRAGMA optimize`, PostgreSQL `ANALYZE`)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA optimize=0x10002" if engine.dialect.name == "sqlite" else "ANALYZE")

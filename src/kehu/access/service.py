@@ -85,14 +85,14 @@ class TokenInfo:
     csrf: str | None
 
 
-def resolve(session: Session, *, kehu: Kehu, token: str) -> tuple[Principal, TokenInfo]:
+def resolve(session: Session, *, kehu: Kehu, token: str, epoch: int | None = None) -> tuple[Principal, TokenInfo]:
     """The principal behind a bearer token.
 
     Token and principal are cached per security epoch; logout, deactivation and every change
     of roles, grants or users bump the epoch, so a revoked token or right fails on the next request.
     """
     key, now = digest(token), utcnow()
-    epoch = kehu.epoch(session)
+    epoch = kehu.epoch(session) if epoch is None else epoch
     info = kehu.cached_token(key, epoch)
     if info is None:
         found = repo.token_owner(session, key, now)

@@ -34,6 +34,12 @@ def declared() -> dict[str, FieldSpec]:
     return specs
 
 
+@lru_cache
+def table_of(entity: str) -> str:
+    """The table holding an entity's records (part of every sealed value's associated data)."""
+    return data_models()[entity].__tablename__
+
+
 def undeclared_columns() -> list[str]:
     """Columns of customer-data tables with no declaration at all (must be empty)."""
     missing = []

@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from kehu.catalog.registry import table_of
 from kehu.catalog.spec import FieldSpec
 from kehu.security.crypto import Crypto
 
@@ -70,8 +71,8 @@ class Vault:
                     None if value is None else self.crypto.blind_index(spec.blind_index, to_text(value)))
 
     def read(self, record: Any, spec: FieldSpec) -> Any:
-        """The plaintext value of a declared field of a record."""
+        """The plaintext value of a declared field of a record (an ORM object or a plain result row)."""
         raw = getattr(record, spec.name)
         if raw is None or not spec.encrypted:
             return raw
-        return self.open(raw, table=record.__tablename__, field=spec.name, row_id=record.id)
+        return self.open(raw, table=table_of(spec.entity), field=spec.name, row_id=record.id)

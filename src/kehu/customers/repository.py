@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import lru_cache
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from kehu.access.principal import Principal
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
@@ -31,16 +32,29 @@ def readable(principal: Principal) -> ColumnElement[bool]:
     return rows
 
 
-def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False,
-              with_children: bool = False) -> Customer | None:
+def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False) -> Customer | None:
     """A customer by archive number, only if inside the principal's scope."""
     stmt = select(Customer).where(Customer.archive_no == archive_no, readable(principal))
-    if with_children:
-        stmt = stmt.options(*(selectinload(getattr(Customer, rel))
-                              for rel in ("contacts", "addresses", "anniversaries", "relations")))
     if for_update:
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one_or_none()
+
+
+def row_by_no(session: Session, principal: Principal, archive_no: str):
+    """A customer as a plain result row (no ORM object: the read path's hot spot), only if in scope."""
+    stmt = select(Customer.__table__).where(Customer.archive_no == archive_no, readable(principal))
+    return session.execute(stmt).first()
+
+
+@lru_cache
+def _children_of(model: type):
+    table = model.__table__
+    return select(table).where(table.c.customer_id == bindparam("cid")).order_by(table.c.id)
+
+
+def child_rows(session: Session, model: type, customer_id: str) -> list:
+    """Child records of one customer as plain result rows, in creation order (statement built once)."""
+    return list(session.execute(_children_of(model), {"cid": customer_id}))
 
 
 def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple]:
@@ -94,7 +108,7 @@ SORTS = {
 class Page:
     """One page of a keyset-paginated list: rows and the cursor of the next page (no total count)."""
 
-    rows: list[Customer]
+    rows: list  # plain result rows of the customers table
     next_cursor: str | None
 
 
@@ -118,7 +132,7 @@ def page(session: Session, principal: Principal, *, where: list[ColumnElement[bo
          cursor: str | None = None, limit: int = 20) -> Page:
     """Keyset page of customers in scope matching `where`, ordered by `sort`."""
     col, desc = SORTS.get(sort, SORTS["new"])
-    stmt = select(Customer).where(readable(principal), *where)
+    stmt = select(Customer.__table__).where(readable(principal), *where)
     if cursor:
         last_value, last_id = _decode(cursor)
         if col is Customer.id:
@@ -134,7 +148,7 @@ def page(session: Session, principal: Principal, *, where: list[ColumnElement[bo
     order = [col.desc() if desc else col.asc()]
     if col is not Customer.id:
         order.append(Customer.id.desc() if desc else Customer.id.asc())
-    rows = list(session.execute(stmt.order_by(*order).limit(limit + 1)).scalars())
+    rows = list(session.execute(stmt.order_by(*order).limit(limit + 1)))
     nxt = None
     if len(rows) > limit:
         rows = rows[:limit]

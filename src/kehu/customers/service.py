@@ -37,12 +37,12 @@ LIST_FIELDS = ["archive_no", "kind", "name", "mobile", "province", "city", "regi
                "owner_id", "department_id"]
 
 
-def vault_of(ctx: Ctx, customer: Customer) -> Vault:
+def vault_of(ctx: Ctx, customer: Any) -> Vault:
     """The vault holding this customer's data key."""
     return Vault(ctx.kehu.crypto, customer_id=customer.id, wrapped_dek=customer.dek)
 
 
-def minor_of(customer: Customer) -> bool:
+def minor_of(customer: Any) -> bool:
     """Whether the customer's personal data counts as a minor's (level 1)."""
     return policy.is_minor(customer.kind, customer.birth_date)
 
@@ -282,22 +282,22 @@ def archive(session: Session, ctx: Ctx, *, archive_no: str, reason: str | None) 
     return customer
 
 
-def _children_shown(ctx: Ctx, customer: Customer, vault: Vault, minor: bool) -> dict[str, list[dict]]:
+def _children_shown(session: Session, ctx: Ctx, customer: Any, vault: Vault, minor: bool) -> dict[str, list[dict]]:
     out = {}
-    for entity, (_model, attr) in CHILDREN.items():
+    for entity, (model, attr) in CHILDREN.items():
         out[attr] = [{"id": rec.id, **present(ctx.principal, ctx.catalog, entity, rec, vault, minor=minor).as_dict()}
-                     for rec in getattr(customer, attr)]
+                     for rec in repo.child_rows(session, model, customer.id)]
     return out
 
 
 def get(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
     """An archive with its child records, as the caller may see it; the read is audited."""
-    customer = repo.get_by_no(session, ctx.principal, archive_no, with_children=True)
+    customer = repo.row_by_no(session, ctx.principal, archive_no)
     if customer is None:
         raise NotFound()
     vault, minor = vault_of(ctx, customer), minor_of(customer)
     shown = present(ctx.principal, ctx.catalog, "customer", customer, vault, minor=minor)
-    body = {**shown.as_dict(), **_children_shown(ctx, customer, vault, minor), "version": customer.version,
+    body = {**shown.as_dict(), **_children_shown(session, ctx, customer, vault, minor), "version": customer.version,
             "created_at": customer.created_at.isoformat(), "updated_at": customer.updated_at.isoformat(),
             "minor": minor}
     users, depts = ctx.names(session)
@@ -315,7 +315,7 @@ def list_(session: Session, ctx: Ctx, *, q: str | None = None, filters: dict[str
           sort: str = "new", cursor: str | None = None, limit: int = 20) -> dict[str, Any]:
     """A page of customers in the caller's scope, shown per the caller's rights; audited."""
     limit = max(1, min(int(limit or 20), 100))
-    where = conditions(ctx, q) + filter_conditions(ctx, filters or {})
+    where = conditions(session, ctx, q) + filter_conditions(ctx, filters or {})
     result = repo.page(session, ctx.principal, where=where, sort=sort, cursor=cursor, limit=limit)
     users, depts = ctx.names(session)
     items = []

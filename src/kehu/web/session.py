@@ -56,7 +56,8 @@ class WebCall:
         writes = self.request.method not in SAFE_METHODS
 
         def checked(session: Session, ctx: Ctx) -> T:
-            _principal, tok = access.resolve(session, kehu=self.kehu, token=self.token)  # cached: kind, csrf
+            _principal, tok = access.resolve(session, kehu=self.kehu, token=self.token,
+                                             epoch=ctx.epoch)  # cached: kind, csrf
             if tok.kind != "web":
                 raise Unauthenticated()
             self.principal, self.catalog, self.csrf = ctx.principal, ctx.catalog, tok.csrf
