@@ -29,6 +29,30 @@ def _field_name(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware: no-store caching (unless a route set its own) and hardening headers."""
+
+    FIXED = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+    DEFAULTS = ((b"cache-control", b"no-store"), (b"x-frame-options", b"DENY"))
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(self.FIXED)]
+                present = {k.lower() for k, _ in headers}
+                headers += [h for h in self.DEFAULTS if h[0] not in present] + list(self.FIXED)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(kehu: Kehu | None = None) -> FastAPI:
     """The ASGI application over one runtime (created from settings when not given)."""
     kehu = kehu or Kehu()
@@ -42,10 +66,19 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     from kehu.customers.api import router as customers_router
     from kehu.interactions.api import router as interactions_router
     from kehu.orders.api import router as orders_router
+    from kehu.care.api import router as care_router
+    from kehu.leads.api import router as leads_router
+    from kehu.pools.api import router as pools_router
+    from kehu.complaints.api import router as complaints_router
+    from kehu.surveys.api import router as surveys_router
+    from kehu.surveys.service import install as install_surveys
 
     for router in (access_router, customers_router, catalog_router, audit_router, interactions_router,
-                   orders_router):
+                   orders_router, care_router, leads_router, pools_router):
         app.include_router(router)
+    app.include_router(complaints_router)
+    app.include_router(surveys_router)
+    install_surveys(kehu)  # complaint.handled → satisfaction survey
     try:
         from kehu.web import mount as mount_web
     except ImportError:  # web UI not installed
@@ -76,14 +109,7 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
         log.exception("unhandled error: %s", type(exc).__name__)
         return JSONResponse({"code": "internal_error", "message": "系统内部错误"}, status_code=500)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

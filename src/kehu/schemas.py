@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from kehu.catalog.registry import declared
 from kehu.catalog.spec import LEVEL_NAMES
 
-Scalar = Optional[str | int | float]
+# bool is listed so that JSON true/false arrive as booleans and are refused by the catalogue validation,
+# instead of being coerced to 1/0 by the int branch of the union
+Scalar = Optional[bool | str | int | float]
 
 
 class Strict(BaseModel):

@@ -112,3 +112,9 @@ def test_format_and_rule_errors_reported_together(client, api):
     # a malformed mobile is not also reported as "phone required"
     r = client.post("/api/v1/customers", json=customer_data(mobile="123", landline=None), headers=api("alice"))
     assert [e["code"] for e in r.json()["errors"]] == ["mobile_invalid"]
+
+
+def test_booleans_are_not_numbers(client, api):
+    r = client.post("/api/v1/customers", json=customer_data(kind="organisation", headcount=True), headers=api("alice"))
+    assert r.status_code == 422 and r.json()["errors"][0] == {
+        "field": "headcount", "code": "invalid_type", "message": "“员工人数”的值类型错误"}

@@ -17,6 +17,9 @@ CAPABILITIES = {
     "manage_catalog": "管理字段分类分级",
     "read_audit": "查阅操作日志",
     "manage_products": "管理产品目录",
+    "manage_pool": "管理公海、回访与关怀规则",
+    "manage_lead_stages": "管理商机阶段",
+    "manage_surveys": "管理满意度调查问卷",
 }
 
 

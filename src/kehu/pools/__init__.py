@@ -1,0 +1,1 @@
+"""Public pool (公海) and private pool (私海): recycling, warnings, claiming, settings."""
