@@ -125,3 +125,27 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+
+def allocate(session: Session, counter: type, year: int, count: int = 1) -> int:
+    """Reserve `count` consecutive numbers of a per-year counter table (row-locked, never reused); the first.
+
+    `counter` is a mapped class with `year` (primary key) and `last`; the row of a new year is created
+    in a savepoint so that two first-of-the-year writers do not both fail.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    for _ in range(3):
+        seq = session.get(counter, year, with_for_update=True)
+        if seq is None:
+            try:
+                with session.begin_nested():
+                    session.add(counter(year=year, last=0))
+            except IntegrityError:
+                continue
+            seq = session.get(counter, year, with_for_update=True)
+        first = seq.last + 1
+        seq.last += count
+        session.flush()
+        return first
+    raise RuntimeError(f"could not allocate from {counter.__tablename__}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kehu.db import allocate
 from kehu.access.models import Department
 from kehu.access.principal import Principal
 from kehu.complaints.models import Complaint, ComplaintSequence
@@ -15,20 +15,8 @@ from kehu.customers.repository import readable
 
 
 def next_complaint_no(session: Session, year: int) -> str:
-    """Issue the next complaint number (受理编号) of a year, TS+year+6 digits (row-locked; never reused)."""
-    for _ in range(3):
-        seq = session.get(ComplaintSequence, year, with_for_update=True)
-        if seq is None:
-            try:
-                with session.begin_nested():
-                    session.add(ComplaintSequence(year=year, last=0))
-            except IntegrityError:
-                continue
-            seq = session.get(ComplaintSequence, year, with_for_update=True)
-        seq.last += 1
-        session.flush()
-        return f"TS{year}{seq.last:06d}"
-    raise RuntimeError("could not allocate a complaint number")
+    """Issue the next complaint number (受理编号) of a year, TS+year+6 digits (never reused)."""
+    return f"TS{year}{allocate(session, ComplaintSequence, year):06d}"
 
 
 def get(session: Session, principal: Principal, *, complaint_no: str | None = None, complaint_id: str | None = None,

@@ -17,7 +17,6 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kehu.access import policy
@@ -28,7 +27,7 @@ from kehu.customers import rules
 from kehu.customers.changes import creation_row
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 from kehu.customers.service import CHILDREN, _check_refs, _clean_children, _require_write
-from kehu.db import utcnow
+from kehu.db import allocate, utcnow
 from kehu.errors import FieldError, Forbidden, ValidationFailed
 from kehu.kit.ids import new_id
 from kehu.kit.pinyin import pinyin_keys
@@ -123,21 +122,8 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def allocate_numbers(session: Session, year: int, count: int) -> int:
-    """Reserve `count` consecutive archive numbers of a year in one locked update; the first one."""
-    for _ in range(3):
-        seq = session.get(ArchiveSequence, year, with_for_update=True)
-        if seq is None:
-            try:
-                with session.begin_nested():
-                    session.add(ArchiveSequence(year=year, last=0))
-            except IntegrityError:
-                continue
-            seq = session.get(ArchiveSequence, year, with_for_update=True)
-        first = seq.last + 1
-        seq.last += count
-        session.flush()
-        return first
-    raise RuntimeError("could not allocate archive numbers")
+    """Reserve `count` consecutive archive numbers of a year in one locked update; the first."""
+    return allocate(session, ArchiveSequence, year, count)
 
 
 def _memo(proc):

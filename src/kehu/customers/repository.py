@@ -7,9 +7,9 @@ from functools import lru_cache
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kehu.db import allocate
 from kehu.access.principal import Principal
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 
@@ -79,20 +79,8 @@ def ids_by_uscc(session: Session, uscc: str) -> list[tuple]:
 
 
 def next_archive_no(session: Session, year: int) -> str:
-    """Issue the next archive number of a year (row-locked; numbers are never reused)."""
-    for _ in range(3):
-        seq = session.get(ArchiveSequence, year, with_for_update=True)
-        if seq is None:
-            try:
-                with session.begin_nested():
-                    session.add(ArchiveSequence(year=year, last=0))
-            except IntegrityError:
-                continue
-            seq = session.get(ArchiveSequence, year, with_for_update=True)
-        seq.last += 1
-        session.flush()
-        return f"KH{year}{seq.last:07d}"
-    raise RuntimeError("could not allocate an archive number")
+    """Issue the next archive number of a year, KH+year+7 digits (never reused)."""
+    return f"KH{year}{allocate(session, ArchiveSequence, year):07d}"
 
 
 SORTS = {

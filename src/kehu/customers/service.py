@@ -1,7 +1,6 @@
 """Business rules of the customer archive. No HTTP here; the caller owns the transaction."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session

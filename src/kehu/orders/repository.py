@@ -5,9 +5,9 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from kehu.db import allocate
 from kehu.access.principal import Principal
 from kehu.customers.models import Customer
 from kehu.customers.repository import readable
@@ -17,20 +17,8 @@ ZERO = Decimal("0.00")
 
 
 def next_order_no(session: Session, year: int) -> str:
-    """Issue the next order number of a year, HT+year+7 digits (row-locked; never reused)."""
-    for _ in range(3):
-        seq = session.get(OrderSequence, year, with_for_update=True)
-        if seq is None:
-            try:
-                with session.begin_nested():
-                    session.add(OrderSequence(year=year, last=0))
-            except IntegrityError:
-                continue
-            seq = session.get(OrderSequence, year, with_for_update=True)
-        seq.last += 1
-        session.flush()
-        return f"HT{year}{seq.last:07d}"
-    raise RuntimeError("could not allocate an order number")
+    """Issue the next order number of a year, HT+year+7 digits (never reused)."""
+    return f"HT{year}{allocate(session, OrderSequence, year):07d}"
 
 
 def get_order(session: Session, principal: Principal, order_no: str, *,
