@@ -43,7 +43,7 @@ def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_up
 def row_by_no(session: Session, principal: Principal, archive_no: str):
     """A customer as a plain result row (no ORM object: the read path's hot spot), only if in scope."""
     stmt = select(Customer.__table__).where(Customer.archive_no == archive_no, readable(principal))
-    return session.execute(stmt).first()
+    return session.connection().execute(stmt).first()  # Core path: no ORM result machinery
 
 
 @lru_cache
@@ -54,7 +54,7 @@ def _children_of(model: type):
 
 def child_rows(session: Session, model: type, customer_id: str) -> list:
     """Child records of one customer as plain result rows, in creation order (statement built once)."""
-    return list(session.execute(_children_of(model), {"cid": customer_id}))
+    return list(session.connection().execute(_children_of(model), {"cid": customer_id}))
 
 
 def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple]:
@@ -136,7 +136,7 @@ def page(session: Session, principal: Principal, *, where: list[ColumnElement[bo
     order = [col.desc() if desc else col.asc()]
     if col is not Customer.id:
         order.append(Customer.id.desc() if desc else Customer.id.asc())
-    rows = list(session.execute(stmt.order_by(*order).limit(limit + 1)))
+    rows = list(session.connection().execute(stmt.order_by(*order).limit(limit + 1)))
     nxt = None
     if len(rows) > limit:
         rows = rows[:limit]

@@ -25,9 +25,10 @@ def _blind(session: Session, ctx: Ctx, domain: str, value: str, customer_col,
     plan independent of table statistics (otherwise a scoped search may scan the owner's rows).
     """
     digest = ctx.kehu.crypto.blind_index(domain, value)
-    ids = {r[0] for r in session.execute(_by_digest(Customer.id, customer_col), {"d": digest})}
+    conn = session.connection()
+    ids = {r[0] for r in conn.execute(_by_digest(Customer.id, customer_col), {"d": digest})}
     if contact_col is not None:
-        ids |= {r[0] for r in session.execute(_by_digest(Contact.customer_id, contact_col), {"d": digest})}
+        ids |= {r[0] for r in conn.execute(_by_digest(Contact.customer_id, contact_col), {"d": digest})}
     return [Customer.id.in_(sorted(ids))] if ids else [false()]
 
 
