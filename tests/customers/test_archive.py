@@ -190,3 +190,27 @@ def test_creation_is_one_history_row_then_every_change(client, api):
     client.patch(f"/api/v1/customers/{no}", json={"industry": "物流", "reason": "核实"}, headers=h)
     items = client.get(f"/api/v1/customers/{no}/history", headers=h).json()["items"]
     assert [(i["field"], i["op"]) for i in items] == [("industry", "update"), ("_archive", "create")]
+
+
+@pytest.mark.parametrize("sort", ["new", "name", "updated"])
+def test_department_scope_pages_merge_departments(kehu, world, client, api, sort):
+    """A department head's list merges one keyset query per department (and their own customers)."""
+    info = world.ctx("info")
+    mine = set()
+    for owner, dept in (("alice", "east"), ("alan", "east"), ("bob", "north"), ("head", "sales"),
+                        ("bob", "north"), ("alice", "east")):
+        mine.add(create_customer(kehu, as_user=info, owner_id=world.users[owner],
+                                 department_id=world.departments[dept]))
+    outside = create_customer(kehu, as_user=info, owner_id=world.users["carol"],
+                              department_id=world.departments["service"])
+    seen, cursor = [], None
+    for _ in range(10):
+        page = client.get("/api/v1/customers", params={"limit": 2, "cursor": cursor, "sort": sort},
+                          headers=api("head")).json()
+        seen += [i["archive_no"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == mine and outside not in seen
+    if sort == "new":
+        assert seen == sorted(seen, reverse=True)  # archive numbers follow creation order

@@ -30,8 +30,11 @@ class Customer(Base):
     __tablename__ = "customers"
     __entity__ = "customer"
     __table_args__ = (
-        Index("ix_customers_scope", "department_id", "owner_id", "id"),
+        # keyset pages walk these in order; low-cardinality columns (status, region, province) get no
+        # index of their own: an equality on them would make the planner sort a large part of the table
+        Index("ix_customers_department", "department_id", "id"),
         Index("ix_customers_owner_id", "owner_id", "id"),
+        Index("ix_customers_updated", "updated_at", "id"),
     )
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (time-ordered, bound into AAD)")
@@ -39,7 +42,8 @@ class Customer(Base):
                                     nullable=False, unique=True, help="KH+年份+序号，唯一且永不复用")
     kind: Mapped[str] = field("客户类型", level=3, category="management", kind="choice", choices=KINDS,
                               length=20, nullable=False)
-    name: Mapped[str] = field("姓名/名称", level=2, category="identity", mask="name", length=100, nullable=False)
+    name: Mapped[str] = field("姓名/名称", level=2, category="identity", mask="name", length=100, nullable=False,
+                              index=True)
     name_pinyin: Mapped[str | None] = system(String(400), index=True, why="full pinyin of the name, for search")
     name_initials: Mapped[str | None] = system(String(100), index=True, why="pinyin initials of the name, for search")
     gender: Mapped[str | None] = field("性别", level=2, category="identity", kind="choice", choices=GENDERS, length=1)
@@ -59,7 +63,7 @@ class Customer(Base):
     email: Mapped[bytes | None] = field("电子邮箱", level=2, category="contact", mask="email", encrypt=True,
                                         blind_index="email", check="email")
     email_bi: Mapped[bytes | None] = blind("email")
-    province: Mapped[str | None] = field("省份", level=3, category="location", length=20, index=True)
+    province: Mapped[str | None] = field("省份", level=3, category="location", length=20)
     city: Mapped[str | None] = field("城市", level=3, category="location", length=30)
     district: Mapped[str | None] = field("区县", level=2, category="location", length=30)
     street: Mapped[bytes | None] = field("街道地址", level=2, category="contact", mask="address", encrypt=True,
@@ -70,13 +74,13 @@ class Customer(Base):
     occupation: Mapped[str | None] = field("职业/职务", level=2, category="identity", length=60)
     company: Mapped[str | None] = field("工作单位", level=2, category="identity", length=120)
     industry: Mapped[str | None] = field("行业", level=3, category="business", length=60)
-    region: Mapped[str | None] = field("销售区域", level=3, category="management", length=40, index=True)
+    region: Mapped[str | None] = field("销售区域", level=3, category="management", length=40)
     source_channel: Mapped[str | None] = field("来源渠道", level=3, category="management", kind="choice",
                                                choices=CHANNELS, length=20)
     importance: Mapped[str] = field("客户重要性", level=3, category="management", kind="choice",
                                     choices=IMPORTANCE, length=10, nullable=False, default="normal")
     status: Mapped[str] = field("状态", level=3, category="management", kind="choice", choices=STATUSES,
-                                length=10, nullable=False, default="active", index=True)
+                                length=10, nullable=False, default="active")
     owner_id: Mapped[str | None] = field("负责人", level=3, category="management", length=32, check="user_ref")
     department_id: Mapped[str | None] = field("所属部门", level=3, category="management", length=32,
                                               check="department_ref")
