@@ -93,6 +93,7 @@ def main() -> None:
         ("info", f"/customers/{info_no}/history"),
         ("info", f"/customers/{info_no}/card"),
         ("info", f"/customers/{info_no}/edit"),
+        ("head", "/customers"),
         ("head", "/customers?status=active"),
         (staff[0], "/customers"),
         (staff[0], f"/customers/{staff_no}"),
