@@ -13,7 +13,7 @@ from kehu.errors import FieldError, ValidationFailed
 from kehu.kit import validate as v
 from kehu.runtime import Ctx
 
-_ARCHIVE_NO = re.compile(r"^KH\d{11}$", re.I)
+_ARCHIVE_NO = re.compile(r"^KH\d{11,}$", re.I)  # 7+ digit sequence after the year
 _LATIN = re.compile(r"^[a-z ]+$", re.I)
 
 
