@@ -29,7 +29,7 @@ class Kehu:
         self.crypto = Crypto(self.keys)
         self.audit = AuditChain(self.keys.audit)
         self.audit.install(self.db.sessions)
-        self.audit_writer = GroupCommitter(self.db)
+        self.audit_writer = GroupCommitter(self.db, self.audit)
         self._catalog: tuple[int, Catalog] | None = None
         self._directory: tuple[int, dict, dict] | None = None
         self._principals: dict[tuple[str, int], Principal] = {}

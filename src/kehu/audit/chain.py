@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kehu.audit.models import AuditEntry, AuditHead
@@ -24,6 +24,10 @@ from kehu.db import utcnow
 GENESIS = "0" * 64
 _STAGED = "kehu_audit_staged"
 _LOCKED = "kehu_audit_locked"
+_HEAD = select(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_SET_HEAD = update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1).values(
+    seq=bindparam("s"), mac=bindparam("m"), seal=bindparam("x"))
 CHAINED = ("seq", "ts", "actor_id", "actor_name", "action", "outcome", "target_type", "target_id",
            "customer_no", "fields", "reason", "detail", "ip")
 
@@ -83,24 +87,32 @@ class AuditChain:
         self._lock.acquire()
         session.info[_LOCKED] = True
         try:
-            head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-            if head is None:
-                head = AuditHead(id=1, seq=0, mac=GENESIS, seal="")
-                session.add(head)
-            seq, prev = head.seq, head.mac
-            now = utcnow()
-            rows = []
-            for item in staged:
-                seq += 1
-                row = dict(item, seq=seq, ts=now, prev_mac=prev)
-                row["mac"] = prev = self.mac(prev, row)
-                rows.append(row)
-            session.execute(insert(AuditEntry.__table__), rows)  # one executemany, no ORM objects
-            head.seq, head.mac, head.seal = seq, prev, self.seal(seq, prev)
-            session.flush()
+            self.append(session.connection(), staged)
         except BaseException:
             self._release(session)
             raise
+
+    def append(self, conn, staged: list[dict]) -> None:
+        """Chain staged entries onto the head inside the caller's transaction (Core statements only).
+
+        The caller holds `self._lock` (or is the only writer) and commits; on PostgreSQL the head row
+        is also locked FOR UPDATE so writers in other processes queue behind this one.
+        """
+        head = conn.execute(_HEAD_FOR_UPDATE if conn.dialect.name != "sqlite" else _HEAD).first()
+        if head is None:
+            conn.execute(insert(AuditHead.__table__).values(id=1, seq=0, mac=GENESIS, seal=""))
+            seq, prev = 0, GENESIS
+        else:
+            seq, prev = head.seq, head.mac
+        now = utcnow()
+        rows = []
+        for item in staged:
+            seq += 1
+            row = dict(item, seq=seq, ts=now, prev_mac=prev)
+            row["mac"] = prev = self.mac(prev, row)
+            rows.append(row)
+        conn.execute(insert(AuditEntry.__table__), rows)  # one executemany, no ORM objects
+        conn.execute(_SET_HEAD, {"s": seq, "m": prev, "x": self.seal(seq, prev)})
 
     def _release(self, session: Session) -> None:
         if session.info.pop(_LOCKED, False):
@@ -158,8 +170,9 @@ class GroupCommitter:
     stay durable-before-response without one disk flush each.
     """
 
-    def __init__(self, db, *, max_batch: int = 2000):
+    def __init__(self, db, chain: AuditChain, *, max_batch: int = 2000):
         self.db = db
+        self.chain = chain
         self.max_batch = max_batch
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -196,8 +209,11 @@ class GroupCommitter:
                 count += len(item["entries"])
             error = None
             try:
-                with self.db.transaction() as session:
-                    session.info[_STAGED] = [e for item in batch for e in item["entries"]]
+                entries = [e for item in batch for e in item["entries"]]
+                with self.chain._lock, self.db.engine.connect() as conn:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                    with conn.begin():
+                        self.chain.append(conn, entries)
             except BaseException as exc:  # handed to every waiter
                 error = exc
             for item in batch:
