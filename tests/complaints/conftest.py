@@ -7,6 +7,7 @@ from sqlalchemy import select
 from kehu.access import service as access
 from kehu.audit.models import AuditEntry
 from kehu.customers.models import History
+from tests.fixtures.world import role_user
 
 
 def audit_rows(kehu, action: str) -> list:
@@ -41,14 +42,7 @@ STEPS = [("investigate", {"cause": "物流运输中包装不足导致破损"}),
 @pytest.fixture
 def public_only(kehu, world) -> str:
     """User `pub`: a role that sees every customer's level-3 data and nothing else."""
-    admin = world.ctx("admin")
-    with kehu.db.transaction() as s:
-        access.create_role(s, admin, code="public_only", name="仅公开", scope="all")
-        s.flush()
-        access.set_grants(s, admin, role_code="public_only", grants=[("view", 3)])
-        access.create_user(s, admin, username="pub", display_name="Pub", password=world.password,
-                           role_code="public_only", department_id=world.departments["hq"])
-    return "pub"
+    return role_user(kehu, world, code="public_only", scope="all", grants=[("view", 3)], username="pub")
 
 
 @pytest.fixture

@@ -6,20 +6,14 @@ from datetime import date
 
 import pytest
 
-from kehu.access import service as access
-from tests.fixtures.world import create_customer, customer_data, id_number
+from tests.fixtures.world import create_customer, customer_data, id_number, role_user
 
 
 @pytest.fixture
 def viewer(kehu, world):
     """A role that may view levels 2 and 3 in its department but reveal nothing."""
-    admin = world.ctx("admin")
-    with kehu.db.transaction() as s:
-        access.create_role(s, admin, code="viewer", name="只读", scope="department")
-        s.flush()
-        access.set_grants(s, admin, role_code="viewer", grants=[("view", 2), ("view", 3)])
-        access.create_user(s, admin, username="viewer", display_name="只读", password=world.password,
-                           role_code="viewer", department_id=world.departments["east"])
+    return role_user(kehu, world, code="viewer", scope="department", grants=[("view", 2), ("view", 3)],
+                     username="viewer", department="east")
 
 
 def _create(client, h, **kw):

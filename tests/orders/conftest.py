@@ -7,6 +7,7 @@ from sqlalchemy import select
 from kehu.access import service as access
 from kehu.audit.models import AuditEntry
 from kehu.orders import products
+from tests.fixtures.world import role_user
 
 
 @pytest.fixture
@@ -41,11 +42,4 @@ def audit_rows(kehu, action: str) -> list:
 @pytest.fixture
 def public_only(kehu, world) -> str:
     """User `pub`: a role that sees every customer's level-3 data and nothing else."""
-    admin = world.ctx("admin")
-    with kehu.db.transaction() as s:
-        access.create_role(s, admin, code="public_only", name="仅公开", scope="all")
-        s.flush()
-        access.set_grants(s, admin, role_code="public_only", grants=[("view", 3)])
-        access.create_user(s, admin, username="pub", display_name="Pub", password=world.password,
-                           role_code="public_only", department_id=world.departments["hq"])
-    return "pub"
+    return role_user(kehu, world, code="public_only", scope="all", grants=[("view", 3)], username="pub")
