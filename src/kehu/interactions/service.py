@@ -58,6 +58,21 @@ def store(ctx: Ctx, vault: Vault, record: Any, entity: str, values: dict[str, An
         vault.write(record, ctx.catalog.get(entity, name), value)
 
 
+def insert_record(session: Session, ctx: Ctx, *, customer: Any, model: type, entity: str, values: dict[str, Any],
+                  parent: dict[str, Any], detail: dict | None = None) -> tuple[Any, Vault]:
+    """Create a record held under a customer: `create` rights per field, sealed values, one audit entry."""
+    require_create(ctx, entity, values, minor=minor_of(customer))
+    vault = vault_of(ctx, customer)
+    record = model(id=new_id(), created_by=ctx.principal.user_id, **parent)
+    store(ctx, vault, record, entity, values)
+    session.add(record)
+    session.flush()
+    ctx.audit(session, action=f"{entity}.create", target_type=entity, target_id=record.id,
+              customer_no=customer.archive_no, fields=[f"{entity}.{k}" for k, v in values.items() if v is not None],
+              detail=detail)
+    return record, vault
+
+
 def _followed_at(values: dict[str, Any], errors: list[FieldError]) -> None:
     raw = values.get("followed_at")
     if raw is None:
@@ -97,15 +112,8 @@ def add(session: Session, ctx: Ctx, *, archive_no: str, entity: str, data: dict[
     if errors:
         raise ValidationFailed(errors)
     minor = minor_of(customer)
-    require_create(ctx, entity, values, minor=minor)
-    vault = vault_of(ctx, customer)
-    record = MODELS[entity](id=new_id(), customer_id=customer.id, created_by=ctx.principal.user_id)
-    store(ctx, vault, record, entity, values)
-    session.add(record)
-    session.flush()
-    ctx.audit(session, action=f"{entity}.create", target_type=entity, target_id=record.id,
-              customer_no=customer.archive_no,
-              fields=[f"{entity}.{k}" for k, val in values.items() if val is not None])
+    record, vault = insert_record(session, ctx, customer=customer, model=MODELS[entity], entity=entity,
+                                  values=values, parent={"customer_id": customer.id})
     events.stage(session, f"{entity}.created", customer_id=customer.id, customer_no=customer.archive_no,
                  record_id=record.id)
     return _shown(session, ctx, customer, vault, record, entity, minor)

@@ -13,8 +13,7 @@ from kehu.access.models import User
 from kehu.catalog.presenter import json_value, present, read_fields
 from kehu.customers.service import minor_of, reveal_record, vault_of
 from kehu.errors import FieldError, Forbidden, NotFound, ValidationFailed
-from kehu.interactions.service import clean_record, require_create, store
-from kehu.kit.ids import new_id
+from kehu.interactions.service import clean_record, insert_record
 from kehu.kit.masking import mask
 from kehu.orders import repository as repo
 from kehu.orders.models import Payment, PaymentPlan
@@ -55,15 +54,8 @@ def add(session: Session, ctx: Ctx, *, order_no: str, entity: str, data: dict[st
     if errors:
         raise ValidationFailed(errors)
     minor = minor_of(customer)
-    require_create(ctx, entity, values, minor=minor)
-    vault = vault_of(ctx, customer)
-    record = MODELS[entity](id=new_id(), order_id=order.id, created_by=ctx.principal.user_id)
-    store(ctx, vault, record, entity, values)
-    session.add(record)
-    session.flush()
-    ctx.audit(session, action=f"{entity}.create", target_type=entity, target_id=record.id,
-              customer_no=customer.archive_no, fields=[f"{entity}.{k}" for k, v in values.items() if v is not None],
-              detail={"order_no": order.order_no})
+    record, vault = insert_record(session, ctx, customer=customer, model=MODELS[entity], entity=entity,
+                                  values=values, parent={"order_id": order.id}, detail={"order_no": order.order_no})
     events.stage(session, "payment.planned" if entity == "payment_plan" else "payment.recorded",
                  order_id=order.id, order_no=order.order_no, customer_id=customer.id,
                  customer_no=customer.archive_no, record_id=record.id)
