@@ -19,6 +19,14 @@ def _kehu():
     return runtime()
 
 
+def _existing_user(session, username: str):
+    """The user with this login name, or a usage error."""
+    user = repo.user_by_name(session, username)
+    if user is None:
+        raise typer.BadParameter("用户不存在")
+    return user
+
+
 def _audit(kehu, session, action: str, **detail) -> None:
     kehu.audit.stage(session, action=action, actor_name="cli", detail=detail)
 
@@ -54,9 +62,7 @@ def set_role(username: str, role: str) -> None:
     """Change a user's role (effective on their next request)."""
     kehu = _kehu()
     with kehu.db.transaction() as s:
-        user = repo.user_by_name(s, username)
-        if user is None:
-            raise typer.BadParameter("用户不存在")
+        user = _existing_user(s, username)
         new = repo.role_by_code(s, role)
         if new is None:
             raise typer.BadParameter("角色不存在")
@@ -71,9 +77,7 @@ def unlock(username: str) -> None:
     """Unlock an account locked after failed logins."""
     kehu = _kehu()
     with kehu.db.transaction() as s:
-        user = repo.user_by_name(s, username)
-        if user is None:
-            raise typer.BadParameter("用户不存在")
+        user = _existing_user(s, username)
         user.locked_until, user.failed_logins = None, 0
         _audit(kehu, s, "admin.user.update", username=username, unlocked=True)
     console.print(f"{username} 已解锁")
