@@ -14,6 +14,9 @@ from kehu.runtime import Kehu
 
 log = logging.getLogger("kehu")
 
+#: packages added after the foundation, each with api.py (router, optional install(kehu)), web.py, cli.py
+PACKAGES = ('reports', 'imports', 'consent', 'intake', 'approvals', 'exports', 'tags', 'supervision', 'ops', 'privacy')
+
 _PYDANTIC_ZH = {
     "missing": "必填", "extra_forbidden": "不允许的字段", "string_too_long": "内容过长",
     "string_type": "应为文本", "int_parsing": "应为整数", "int_type": "应为整数", "bool_parsing": "应为是/否",
@@ -79,6 +82,14 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     app.include_router(complaints_router)
     app.include_router(surveys_router)
     install_surveys(kehu)  # complaint.handled → satisfaction survey
+    import importlib
+
+    for pkg in PACKAGES:  # each package's JSON API, then its start-up hook (event subscribers) if any
+        module = importlib.import_module(f"kehu.{pkg}.api")
+        app.include_router(module.router)
+        install = getattr(module, "install", None)
+        if install:
+            install(kehu)
     try:
         from kehu.web import mount as mount_web
     except ImportError:  # web UI not installed

@@ -116,6 +116,12 @@ def _mount() -> None:
     app.add_typer(role_app, name="role")
     app.add_typer(audit_app, name="audit")
     app.add_typer(pool_app, name="pool")
+    import importlib
+
+    from kehu.app import PACKAGES
+
+    for pkg in PACKAGES:
+        importlib.import_module(f"kehu.{pkg}.cli").register(app)
 
 
 _mount()

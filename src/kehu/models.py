@@ -9,3 +9,13 @@ from kehu.leads.models import *  # noqa: F401,F403
 from kehu.pools.models import *  # noqa: F401,F403
 from kehu.complaints.models import *  # noqa: F401,F403
 from kehu.surveys.models import *  # noqa: F401,F403
+from kehu.reports.models import *  # noqa: F401,F403
+from kehu.imports.models import *  # noqa: F401,F403
+from kehu.consent.models import *  # noqa: F401,F403
+from kehu.intake.models import *  # noqa: F401,F403
+from kehu.approvals.models import *  # noqa: F401,F403
+from kehu.exports.models import *  # noqa: F401,F403
+from kehu.tags.models import *  # noqa: F401,F403
+from kehu.supervision.models import *  # noqa: F401,F403
+from kehu.ops.models import *  # noqa: F401,F403
+from kehu.privacy.models import *  # noqa: F401,F403

@@ -6,7 +6,7 @@ ALL_LEVELS = (1, 2, 3)
 DEFAULT_ROLES: dict[str, dict] = {
     "admin": {
         "name": "系统管理员", "scope": "own",
-        "capabilities": ("manage_users", "manage_roles", "manage_catalog"),
+        "capabilities": (),
         "grants": {},  # manages users, roles and the catalogue; sees no customer content
     },
     "dept_head": {
@@ -23,7 +23,45 @@ DEFAULT_ROLES: dict[str, dict] = {
         "grants": {"view": ALL_LEVELS, "reveal": (2, 3), "create": ALL_LEVELS, "modify": (2, 3)},
     },
     "auditor": {
-        "name": "审计员", "scope": "own", "capabilities": ("read_audit",),
+        "name": "审计员", "scope": "own", "capabilities": (),
         "grants": {},  # reads the audit trail; sees no customer content
     },
 }
+
+
+#: Which default roles hold each capability (one line per capability; packages add theirs under their marker).
+CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
+    "manage_users": ("admin",),
+    "manage_roles": ("admin",),
+    "manage_catalog": ("admin",),
+    "read_audit": ("auditor",),
+    "manage_products": ("info_manager",),
+    "manage_pool": ("info_manager",),
+    "manage_lead_stages": ("info_manager",),
+    "manage_surveys": ("info_manager",),
+    # ---- reports ----
+    #
+    # ---- flow ----
+    #
+    # ---- imports ----
+    #
+    # ---- consent ----
+    #
+    # ---- intake ----
+    #
+    # ---- approvals ----
+    #
+    # ---- exports ----
+    #
+    # ---- tags ----
+    #
+    # ---- supervision ----
+    #
+    # ---- ops ----
+    #
+    # ---- privacy ----
+    #
+}
+for _cap, _roles in CAPABILITY_HOLDERS.items():
+    for _role in _roles:
+        DEFAULT_ROLES[_role]["capabilities"] += (_cap,)

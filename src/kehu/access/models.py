@@ -20,6 +20,28 @@ CAPABILITIES = {
     "manage_pool": "管理公海、回访与关怀规则",
     "manage_lead_stages": "管理商机阶段",
     "manage_surveys": "管理满意度调查问卷",
+    # ---- reports ----
+    #
+    # ---- flow ----
+    #
+    # ---- imports ----
+    #
+    # ---- consent ----
+    #
+    # ---- intake ----
+    #
+    # ---- approvals ----
+    #
+    # ---- exports ----
+    #
+    # ---- tags ----
+    #
+    # ---- supervision ----
+    #
+    # ---- ops ----
+    #
+    # ---- privacy ----
+    #
 }
 
 

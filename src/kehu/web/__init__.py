@@ -36,4 +36,10 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
     for router in (auth_pages, customer_pages, access_pages, catalog_pages, audit_pages):
         app.include_router(router)
+    import importlib
+
+    from kehu.app import PACKAGES
+
+    for pkg in ('interactions', 'orders', 'complaints', 'surveys', 'leads', 'pools', 'care') + PACKAGES:
+        app.include_router(importlib.import_module(f"kehu.{pkg}.web").router)
     install(app)

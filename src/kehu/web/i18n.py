@@ -282,6 +282,28 @@ ZH_CN: dict[str, str] = {
     "action.admin.department.list": "查看部门",
     "action.admin.catalog.change": "调整字段分级",
     "action.admin.catalog.list": "查看字段目录",
+    # ---- reports ----
+    #
+    # ---- flow ----
+    #
+    # ---- imports ----
+    #
+    # ---- consent ----
+    #
+    # ---- intake ----
+    #
+    # ---- approvals ----
+    #
+    # ---- exports ----
+    #
+    # ---- tags ----
+    #
+    # ---- supervision ----
+    #
+    # ---- ops ----
+    #
+    # ---- privacy ----
+    #
 }
 
 LOCALES: dict[str, dict[str, str]] = {"zh-CN": ZH_CN}

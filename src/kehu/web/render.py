@@ -62,7 +62,19 @@ def nav_items(principal: Principal | None) -> list[tuple[str, str]]:
         items.append(("nav.catalog", "/admin/catalog"))
     if principal.has("read_audit"):
         items.append(("nav.audit", "/audit"))
+    import importlib
+
+    from kehu.app import PACKAGES
+
+    for pkg in PAGE_PACKAGES + PACKAGES:  # a package's web.py may offer `nav(principal) -> [(key, url)]`
+        nav = getattr(importlib.import_module(f"kehu.{pkg}.web"), "nav", None)
+        if nav:
+            items += nav(principal)
     return items
+
+
+#: existing domain packages whose web.py holds pages (new packages are listed in kehu.app.PACKAGES)
+PAGE_PACKAGES = ("interactions", "orders", "complaints", "surveys", "leads", "pools", "care")
 
 
 env = Environment(loader=FileSystemLoader(PACKAGE / "templates"), autoescape=select_autoescape(("html",)),

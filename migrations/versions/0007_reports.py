@@ -1,0 +1,25 @@
+"""reports tables (reserved revision: only the reports work edits this file)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-22 17:30:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import kehu.db  # noqa: F401
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,1 @@
+"""Controlled export of customer lists (CSV / Excel): only what the exporter may see, watermarked, audited."""

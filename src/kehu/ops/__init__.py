@@ -1,0 +1,1 @@
+"""Operations: encrypted backups and restore, master/blind-index key rotation."""

@@ -1,0 +1,6 @@
+"""JSON API of `kehu.ops`."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

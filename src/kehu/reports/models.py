@@ -1,0 +1,4 @@
+"""Tables of `kehu.reports`."""
+from __future__ import annotations
+
+__all__: list[str] = []

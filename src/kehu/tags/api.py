@@ -1,0 +1,6 @@
+"""JSON API of `kehu.tags`."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
