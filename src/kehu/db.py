@@ -1,12 +1,16 @@
 """Database plumbing: declarative Base, engine factory (SQLite WAL or PostgreSQL) and unit of work."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import namedtuple
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -70,6 +74,10 @@ def make_engine(url: str, **kw) -> Engine:
             from pathlib import Path
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        # every worker thread keeps its connection: an overflow connection would be opened (pragmas and
+        # all) and closed again per request
+        kw.setdefault("pool_size", 20)
+        kw.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         event.listen(engine, "connect", _sqlite_pragmas)
 
@@ -95,6 +103,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **kw)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # Prepared statements reuse the session's DB-API connection until its transaction ends
+        event.listen(self.sessions, "after_transaction_end", lambda s, _t: s.info.pop(_DBAPI, None))
 
     @property
     def dialect(self) -> str:
@@ -125,6 +135,80 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+
+class Prepared:
+    """A SELECT compiled once for one dialect and run straight on the DB-API cursor (hot read paths).
+
+    It skips SQLAlchemy's per-execution work (statement cache lookup, execution context, result
+    metadata) yet binds and returns what Core would: values pass the columns' bind and result
+    processors (UTC datetimes, dates and decimals on SQLite), rows are named tuples. Literal values
+    in the statement (e.g. a principal's scope) are bound at compile time; the rest by name.
+    """
+
+    def __init__(self, stmt, dialect):
+        compiled = stmt.compile(dialect=dialect)
+        # expand literal lists (IN …) now; placeholders given at run time get a dummy value here
+        open_params = {b.key for b in visitors.iterate(stmt) if isinstance(b, BindParameter) and b.required}
+        state = compiled.construct_expanded_state({k: None for k in open_params})
+        self.sql = state.statement
+        self.order = state.positiontup if compiled.positional else None
+        self.binds = dict(state.processors)
+        self.fixed = {k: (self.binds[k](v) if k in self.binds and v is not None else v)
+                      for k, v in state.parameters.items() if k not in open_params}
+        self.dialect = dialect
+        self.types = [c.type for c in stmt.selected_columns]
+        self.procs: list | None = None  # known at the first execution (the driver's column types)
+        self.row = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
+
+    def all(self, session: Session, **values) -> list:
+        """Rows for these parameter values, in the session's transaction."""
+        params = dict(self.fixed)
+        for k, v in values.items():
+            proc = self.binds.get(k)
+            params[k] = proc(v) if proc else v
+        args = [params[k] for k in self.order] if self.order is not None else params
+        raw = session.info.get(_DBAPI)
+        if raw is None:  # the session's connection, fixed until its transaction ends
+            raw = session.info[_DBAPI] = session.connection().connection.driver_connection
+        cur = raw.cursor()
+        try:
+            cur.execute(self.sql, args)
+            raw = cur.fetchall()
+            if self.procs is None:
+                procs = [t._cached_result_processor(self.dialect, d[1]) for t, d in zip(self.types, cur.description)]
+                self.procs = [(i, p) for i, p in enumerate(procs) if p is not None]
+        finally:
+            cur.close()
+        if not self.procs:
+            return [self.row._make(r) for r in raw]
+        out = []
+        for r in raw:
+            r = list(r)
+            for i, proc in self.procs:
+                r[i] = proc(r[i])
+            out.append(self.row._make(r))
+        return out
+
+    def first(self, session: Session, **values):
+        """The first row, or None."""
+        rows = self.all(session, **values)
+        return rows[0] if rows else None
+
+
+_PREPARED: dict = {}
+_DBAPI = "kehu_dbapi_connection"
+
+
+def prepared(session: Session, key: Hashable, build: Callable[[], Any]) -> Prepared:
+    """The statement `build()` compiled for the session's dialect, once per key (bounded cache)."""
+    dialect = session.get_bind().dialect
+    entry = _PREPARED.get((dialect.name, key))
+    if entry is None:
+        if len(_PREPARED) > 4096:
+            _PREPARED.clear()
+        entry = _PREPARED[(dialect.name, key)] = Prepared(build(), dialect)
+    return entry
 
 
 def allocate(session: Session, counter: type, year: int, count: int = 1) -> int:

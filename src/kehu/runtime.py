@@ -12,7 +12,7 @@ from kehu.audit.chain import AuditChain, GroupCommitter
 from kehu.catalog.models import CatalogOverride, SecurityEpoch
 from kehu.catalog.registry import Catalog, build_catalog
 from kehu.config import Settings, get_settings
-from kehu.db import Database
+from kehu.db import Database, prepared
 from kehu.security.crypto import Crypto
 from kehu.security.keyring import KeyRing, load_keyring
 
@@ -40,8 +40,9 @@ class Kehu:
     @staticmethod
     def epoch(session: Session) -> int:
         """Current value of the security epoch."""
-        # plain SQL: this runs on every request, and statement construction would cost more than the query
-        return session.connection().exec_driver_sql("SELECT value FROM security_epoch WHERE id = 1").scalar() or 0
+        # compiled once, run on the DB-API cursor: this runs on every request
+        row = prepared(session, "epoch", lambda: select(SecurityEpoch.value).where(SecurityEpoch.id == 1)).first(session)
+        return (row[0] if row else 0) or 0
 
     @staticmethod
     def bump_epoch(session: Session) -> None:

@@ -39,10 +39,11 @@ def present(principal: Principal, catalog: Catalog, entity: str, record: Any, va
             only: list[str] | None = None) -> Shown:
     """Values of a record per the principal's rights; `revealed` fields shown plain when allowed."""
     shown = Shown()
-    for spec in catalog.of(entity):
+    for spec, state in display_plan(principal, catalog, entity, minor=minor):
         if only is not None and spec.name not in only:
             continue
-        state = policy.display_state(principal, spec, minor=minor, revealed=spec.name in revealed)
+        if revealed and spec.name in revealed:
+            state = policy.display_state(principal, spec, minor=minor, revealed=True)
         if state == "hidden":
             shown.hidden.append(spec.name)
             continue
@@ -57,5 +58,14 @@ def present(principal: Principal, catalog: Catalog, entity: str, record: Any, va
 
 def read_fields(principal: Principal, catalog: Catalog, entity: str, *, minor: bool = False) -> list[str]:
     """Names of the fields a principal will see (masked or plain) — what a read touches, for the audit."""
-    return [s.name for s in catalog.of(entity)
-            if policy.display_state(principal, s, minor=minor) != "hidden"]
+    return [spec.name for spec, state in display_plan(principal, catalog, entity, minor=minor) if state != "hidden"]
+
+
+def display_plan(principal: Principal, catalog: Catalog, entity: str, *, minor: bool = False) -> tuple:
+    """(spec, display state without reveal) per field of an entity, computed once per principal and catalogue."""
+    key = ("display", principal, entity, minor)
+    plan = catalog.memo.get(key)
+    if plan is None:
+        plan = catalog.memo[key] = tuple((spec, policy.display_state(principal, spec, minor=minor))
+                                         for spec in catalog.of(entity))
+    return plan

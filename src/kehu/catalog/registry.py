@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from kehu.catalog.spec import FieldSpec
 from kehu.db import Base
@@ -56,9 +56,21 @@ class Catalog:
 
     fields: dict[str, FieldSpec]
 
+    @cached_property
+    def _by_entity(self) -> dict[str, tuple[FieldSpec, ...]]:
+        grouped: dict[str, list[FieldSpec]] = {}
+        for f in self.fields.values():
+            grouped.setdefault(f.entity, []).append(f)
+        return {e: tuple(fs) for e, fs in grouped.items()}
+
+    @cached_property
+    def memo(self) -> dict:
+        """Values derived from this catalogue (e.g. display plans per principal); dies with it at the next epoch."""
+        return {}
+
     def of(self, entity: str) -> list[FieldSpec]:
         """Fields of one entity, in declaration order."""
-        return [f for f in self.fields.values() if f.entity == entity]
+        return list(self._by_entity.get(entity, ()))
 
     def get(self, entity: str, name: str) -> FieldSpec:
         """One field's spec (KeyError when undeclared)."""

@@ -12,8 +12,9 @@ from kehu.schemas import CHILD_CREATE, CustomerCreate, CustomerUpdate, ReasonReq
 router = APIRouter(prefix="/api/v1/customers", tags=["customers 客户档案"])
 
 
-def api(request: Request, credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)]) -> ApiCall:
-    """The authenticated call context of an API request."""
+async def api(request: Request,
+              credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)]) -> ApiCall:
+    """The call context of an API request (async: no I/O here, so no worker-thread hop)."""
     return ApiCall(request, credentials)
 
 

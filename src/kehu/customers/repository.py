@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import base64
 import json
-from functools import lru_cache
 from typing import Any
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from kehu.db import allocate
+from kehu.db import allocate, prepared
 from kehu.access.principal import Principal
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 
@@ -42,20 +41,18 @@ def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_up
 
 
 def row_by_no(session: Session, principal: Principal, archive_no: str):
-    """A customer as a plain result row (no ORM object: the read path's hot spot), only if in scope."""
-    stmt = select(Customer.__table__).where(Customer.archive_no == archive_no, readable(principal))
-    return session.connection().execute(stmt).first()  # Core path: no ORM result machinery
-
-
-@lru_cache
-def _children_of(model: type):
-    table = model.__table__
-    return select(table).where(table.c.customer_id == bindparam("cid")).order_by(table.c.id)
+    """A customer as a plain row (the read path's hot spot), only if in scope; compiled once per principal."""
+    stmt = prepared(session, ("customer_by_no", principal), lambda: select(Customer.__table__).where(
+        Customer.archive_no == bindparam("no"), readable(principal)))
+    return stmt.first(session, no=archive_no)
 
 
 def child_rows(session: Session, model: type, customer_id: str) -> list:
-    """Child records of one customer as plain result rows, in creation order (statement built once)."""
-    return list(session.connection().execute(_children_of(model), {"cid": customer_id}))
+    """Child records of one customer as plain rows, in creation order (statement compiled once)."""
+    table = model.__table__
+    stmt = prepared(session, ("children", table.name), lambda: select(table).where(
+        table.c.customer_id == bindparam("cid")).order_by(table.c.id))
+    return stmt.all(session, cid=customer_id)
 
 
 def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple]:
