@@ -85,6 +85,8 @@ def plaintexts(kehu) -> dict[tuple[str, str, str], str]:
                 stmt = stmt.add_columns(orders.c.customer_id.label("owner")).join(
                     orders, orders.c.id == table.c.order_id)
             for row in s.execute(stmt):
+                if row.owner not in deks:  # crypto-shredded customer: nothing of it can be read
+                    continue
                 for n in enc:
                     blob = getattr(row, n)
                     if blob is not None:
@@ -135,3 +137,17 @@ def fresh_url(db_url, tmp_path):
     with admin.connect() as c:
         c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
+
+
+def shred(kehu, archive_no: str) -> str:
+    """Stand-in for the erasure feature: drop a customer's data key and blind indexes in the live store."""
+    from sqlalchemy import update
+
+    from kehu.customers.models import Contact
+
+    with kehu.db.transaction() as s:
+        cid = s.execute(select(Customer.id).where(Customer.archive_no == archive_no)).scalar_one()
+        s.execute(update(Customer).where(Customer.id == cid).values(
+            dek=NO_KEY, mobile_bi=None, id_number_bi=None, email_bi=None))
+        s.execute(update(Contact).where(Contact.customer_id == cid).values(mobile_bi=None, email_bi=None))
+    return cid

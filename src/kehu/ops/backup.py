@@ -23,6 +23,7 @@ from kehu import __version__
 from kehu.ops import snapshot as snap
 from kehu.ops.container import BackupInvalid, SealedReader, SealedWriter
 from kehu.runtime import Kehu
+from kehu.security.aead import VERSION, key_id_of
 from kehu.security.keyring import KeyRing
 
 DATA, KEYS = ".kbak", ".kkeys"
@@ -87,15 +88,15 @@ def create(kehu: Kehu, *, to: Path, keep: int | None = None, keep_keys: int | No
 
         manifest = _seal_to(data_path, ring, "data", fill_data, manifest)
 
+    live = [(cid, w) for cid, w in shot.keys if w[:1] == bytes([VERSION])]  # shredded customers have none
+
     def fill_keys(writer):
-        for cid, wrapped in shot.keys:
+        for cid, wrapped in live:
             writer.write(json.dumps({"id": cid, "dek": base64.b64encode(wrapped).decode()}).encode() + b"\n")
 
-    from kehu.security.aead import key_id_of
-
-    masters = sorted({key_id_of(w) for _, w in shot.keys if w[:1] == b"\x01"})
+    masters = sorted({key_id_of(w) for _, w in live})
     _seal_to(keys_path, ring, "keys", fill_keys, {"kind": "keys", "created_at": now.isoformat(),
-                                                  "count": len(shot.keys), "for_backup": data_path.name,
+                                                  "count": len(live), "for_backup": data_path.name,
                                                   "master_keys": masters})
     if keep:
         prune(to, DATA, keep)
@@ -103,7 +104,7 @@ def create(kehu: Kehu, *, to: Path, keep: int | None = None, keep_keys: int | No
         prune(to, KEYS, keep_keys)
     with kehu.db.transaction() as s:
         kehu.audit.stage(s, action="ops.backup", actor_name=actor, detail={
-            "file": data_path.name, "sha256": manifest["payload_sha256"], "customers": len(shot.keys)})
+            "file": data_path.name, "sha256": manifest["payload_sha256"], "customer_keys": len(live)})
     return BackupResult(data_path, keys_path, manifest)
 
 

@@ -150,10 +150,12 @@ def total_rows(kehu: Kehu, kind: str) -> int:
 
 
 # rotation ----------------------------------------------------------------------------------------
-def _running(kehu: Kehu, kind: str) -> KeyRotation | None:
+def _running(kehu: Kehu, kind: str):
+    """(id, new_key) of an unfinished rotation of this kind, or None."""
     with kehu.db.reader() as s:
-        return s.execute(select(KeyRotation).where(KeyRotation.kind == kind, KeyRotation.state == "running")
-                         .order_by(KeyRotation.id.desc())).scalars().first()
+        return s.execute(select(KeyRotation.id, KeyRotation.new_key)
+                         .where(KeyRotation.kind == kind, KeyRotation.state == "running")
+                         .order_by(KeyRotation.id.desc())).first()
 
 
 def start(kehu: Kehu, kind: str, *, actor: str = "cli") -> tuple[int | None, str, bool]:
@@ -295,6 +297,15 @@ def references(kehu: Kehu, key_id: str, *, backup_dir: Path | None = None) -> in
     raise OpsFailed(f"密钥 {key_id} 不在密钥环中")
 
 
+def _newest_escrow_free_of(kehu: Kehu, key_id: str, backup_dir: Path | None) -> None:
+    """Restores take the newest key escrow: it must not need the master key being retired."""
+    from kehu.ops.backup import KEYS, backups, read_keys
+
+    escrows = backups(backup_dir, KEYS) if backup_dir and backup_dir.exists() else []
+    if escrows and key_id in read_keys(escrows[-1], kehu.crypto.ring)[1].get("master_keys", []):
+        raise KeyInUse(f"最新的密钥托管文件 {escrows[-1].name} 仍以 {key_id} 包装数据密钥：请先运行 kehu backup 再退役")
+
+
 def retire(kehu: Kehu, key_id: str, *, backup_dir: Path | None = None, actor: str = "cli") -> None:
     """Remove a key from the key file — refused while anything references it or its rotation is unfinished."""
     path = key_path(kehu)
@@ -311,6 +322,8 @@ def retire(kehu: Kehu, key_id: str, *, backup_dir: Path | None = None, actor: st
         if n:
             what = "个备份文件" if kind == "backup" else "条记录"
             raise KeyInUse(f"密钥 {key_id} 仍被 {n} {what}引用，不能退役")
+        if kind == "master":
+            _newest_escrow_free_of(kehu, key_id, backup_dir)
         _save(kehu, path, ring.without(key_id))
     with kehu.db.transaction() as s:
         kehu.audit.stage(s, action="ops.keys.retire", actor_name=actor, detail={"key": key_id, "kind": kind})
