@@ -65,7 +65,8 @@ def _seal_to(path: Path, ring: KeyRing, kind: str, fill, manifest: dict) -> dict
 def create(kehu: Kehu, *, to: Path, keep: int | None = None, keep_keys: int | None = None,
            actor: str = "cli") -> BackupResult:
     """Back up the store into `to` (consistent while the server runs); prune old files when asked."""
-    to.mkdir(parents=True, exist_ok=True)
+    if not to.exists():
+        to.mkdir(parents=True, mode=0o700)  # backups and their temporary copy: owner only
     ring = kehu.crypto.ring
     now = datetime.now(timezone.utc)
     stem = f"kehu-{now:%Y%m%dT%H%M%S%fZ}"
