@@ -52,8 +52,8 @@ class Crypto:
     def wrap(self, dek: bytes, *, owner: str) -> bytes:
         """Seal a DEK under the active master key, bound to its owner row."""
         self.refresh()
-        kid = self.ring.master_active
-        return aead.seal(self.ring.master[kid], kid, dek, b"dek:" + owner.encode())
+        ring = self.ring  # one ring throughout, even if a reload swaps it meanwhile
+        return aead.seal(ring.master[ring.master_active], ring.master_active, dek, b"dek:" + owner.encode())
 
     def unwrap(self, wrapped: bytes, *, owner: str) -> bytes:
         """The DEK inside a wrapped key (small LRU cache)."""
@@ -65,9 +65,10 @@ class Crypto:
         kid = aead.key_id_of(wrapped)
         if kid not in self.ring.master:
             self.refresh(force=True)  # re-wrapped by a rotation this process has not seen yet
-        if kid not in self.ring.master:
+        key = self.ring.master.get(kid)
+        if key is None:
             raise aead.DecryptionFailed(f"master key {kid} not in key ring")
-        dek = aead.open_(self.ring.master[kid], wrapped, b"dek:" + owner.encode())
+        dek = aead.open_(key, wrapped, b"dek:" + owner.encode())
         with self._lock:
             self._cache[wrapped] = dek
             if len(self._cache) > self._cache_size:
