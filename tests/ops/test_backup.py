@@ -146,3 +146,14 @@ def test_scheduled_backup_runs_in_the_background(kehu, world, tmp_path):
         assert 3000 < schedule.due_in() <= 3600  # next one an interval after the newest
     finally:
         schedule.stop()
+
+
+def test_restore_needs_the_master_key_of_the_escrow(kehu, world, keys, fresh_url, tmp_path):
+    from kehu.ops.snapshot import OpsFailed
+
+    populate(kehu, world, individuals=1, organisations=0)
+    result = bk.create(kehu, to=tmp_path / "b")
+    other, _ = keys.with_new_key("master")
+    without_m1 = other.without("m1")
+    with pytest.raises(OpsFailed, match="m1"):
+        restore(result.path, without_m1, url=fresh_url)

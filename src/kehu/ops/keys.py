@@ -161,8 +161,8 @@ def _running(kehu: Kehu, kind: str):
 def start(kehu: Kehu, kind: str, *, actor: str = "cli") -> tuple[int | None, str, bool]:
     """Add a new active key (or find the unfinished rotation to resume): (job id, key id, resumed)."""
     path = key_path(kehu)
-    job = _running(kehu, kind) if kind != "backup" else None
     with locked(path) as ring:
+        job = _running(kehu, kind) if kind != "backup" else None
         if job is not None:
             if ring.active_of(kind) != job.new_key:
                 raise OpsFailed(f"未完成的轮换指向 {job.new_key}，但密钥文件中的活动密钥是 {ring.active_of(kind)}")
@@ -170,14 +170,14 @@ def start(kehu: Kehu, kind: str, *, actor: str = "cli") -> tuple[int | None, str
             return job.id, job.new_key, True
         ring, kid = ring.with_new_key(kind)
         _save(kehu, path, ring)
-    with kehu.db.transaction() as s:
-        kehu.audit.stage(s, action="ops.keys.rotate", actor_name=actor, detail={"kind": kind, "new_key": kid})
-        if kind == "backup":
-            return None, kid, False
-        row = KeyRotation(kind=kind, new_key=kid, state="running", cursor="{}", rows_done=0, actor=actor)
-        s.add(row)
-        s.flush()
-        return row.id, kid, False
+        with kehu.db.transaction() as s:  # still under the lock: a second rotation finds this one and resumes it
+            kehu.audit.stage(s, action="ops.keys.rotate", actor_name=actor, detail={"kind": kind, "new_key": kid})
+            if kind == "backup":
+                return None, kid, False
+            row = KeyRotation(kind=kind, new_key=kid, state="running", cursor="{}", rows_done=0, actor=actor)
+            s.add(row)
+            s.flush()
+            return row.id, kid, False
 
 
 def run(kehu: Kehu, job_id: int, *, batch: int = 500, progress: Progress | None = None,

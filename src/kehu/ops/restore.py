@@ -155,7 +155,11 @@ def restore(path: Path, ring: KeyRing, *, url: str, keys_path: Path | None = Non
             actor: str = "cli") -> RestoreResult:
     """Restore a data backup (with the newest key escrow unless given) into a fresh store and verify it."""
     keys_path = keys_path or newest_keys(path)
-    keys, _keys_manifest = bk.read_keys(keys_path, ring)
+    keys, keys_manifest = bk.read_keys(keys_path, ring)
+    lacking = sorted(set(keys_manifest.get("master_keys", [])) - set(ring.master))
+    if lacking:
+        raise snap.OpsFailed(f"密钥托管文件 {keys_path.name} 需要主密钥 {', '.join(lacking)}，当前密钥环中没有："
+                             "请使用更新的密钥托管文件或包含该主密钥的密钥文件")
     engine = "sqlite" if url.startswith("sqlite") else "postgresql"
     if not _is_empty(url):
         if not force:
