@@ -157,3 +157,13 @@ def test_restore_needs_the_master_key_of_the_escrow(kehu, world, keys, fresh_url
     without_m1 = other.without("m1")
     with pytest.raises(OpsFailed, match="m1"):
         restore(result.path, without_m1, url=fresh_url)
+
+
+def test_a_key_file_without_backup_key_is_told_how_to_add_one(kehu, keys, tmp_path):
+    from dataclasses import replace
+
+    from kehu.ops.snapshot import OpsFailed
+
+    kehu.crypto.ring = replace(keys, backup={}, backup_active=None)
+    with pytest.raises(OpsFailed, match="kehu keys rotate --backup"):
+        bk.create(kehu, to=tmp_path / "b")

@@ -40,8 +40,6 @@ class BackupResult:
 
 def _seal_to(path: Path, ring: KeyRing, kind: str, fill, manifest: dict) -> dict:
     """Write a sealed file atomically (`.part`, fsync, rename) plus its `.sha256` sidecar."""
-    if not ring.backup_active:
-        raise snap.OpsFailed("密钥环中没有备份密钥：请运行 kehu keys rotate --backup（或在 KEHU_KEYS 中加入 backup 段）")
     part = path.with_name(path.name + ".part")
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -68,6 +66,8 @@ def create(kehu: Kehu, *, to: Path, keep: int | None = None, keep_keys: int | No
     if not to.exists():
         to.mkdir(parents=True, mode=0o700)  # backups and their temporary copy: owner only
     ring = kehu.crypto.ring
+    if not ring.backup_active:
+        raise snap.OpsFailed("密钥环中没有备份密钥：请运行 kehu keys rotate --backup（或在 KEHU_KEYS 中加入 backup 段）")
     now = datetime.now(timezone.utc)
     stem = f"kehu-{now:%Y%m%dT%H%M%S%fZ}"
     data_path, keys_path = to / f"{stem}{DATA}", to / f"{stem}{KEYS}"

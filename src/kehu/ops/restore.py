@@ -29,6 +29,9 @@ from kehu.security.crypto import NO_KEY
 from kehu.security.keyring import KeyRing
 
 
+PAYLOAD = {"database.sqlite", "database.pgdump", "customers.copy"}  # the only members a backup holds
+
+
 class TargetNotEmpty(snap.OpsFailed):
     """Restoring over an existing store is refused unless forced."""
 
@@ -72,7 +75,7 @@ def _unpack(path: Path, ring: KeyRing, work: Path) -> dict:
             raise BackupInvalid(f"{path.name} 不是数据备份文件（.kbak）")
         with tarfile.open(fileobj=reader, mode="r|") as tar:
             for member in tar:
-                if not member.isfile() or "/" in member.name or member.name.startswith("."):
+                if not member.isfile() or member.name not in PAYLOAD:
                     raise BackupInvalid(f"备份中含有意外的条目 {member.name!r}")
                 src = tar.extractfile(member)
                 with open(work / member.name, "wb") as out:
