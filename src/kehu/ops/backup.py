@@ -52,12 +52,16 @@ def _seal_to(path: Path, ring: KeyRing, kind: str, fill, manifest: dict) -> dict
         os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
+    path.with_name(path.name + ".sha256").write_text(f"{_file_sha256(path)}  {path.name}\n")
+    return manifest
+
+
+def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
             digest.update(block)
-    path.with_name(path.name + ".sha256").write_text(f"{digest.hexdigest()}  {path.name}\n")
-    return manifest
+    return digest.hexdigest()
 
 
 def create(kehu: Kehu, *, to: Path, keep: int | None = None, keep_keys: int | None = None,
@@ -128,11 +132,7 @@ def verify(path: Path, ring: KeyRing) -> dict:
     """Decrypt and check a backup file end to end (auth tags, order, truncation, SHA-256); its manifest."""
     side = path.with_name(path.name + ".sha256")
     if side.exists():
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-        if side.read_text().split()[0] != digest.hexdigest():
+        if side.read_text().split()[0] != _file_sha256(path):
             raise BackupInvalid("备份文件的 SHA-256 与 .sha256 校验文件不符")
     with open(path, "rb") as fh:
         return SealedReader(fh, keys=ring.backup).drain()

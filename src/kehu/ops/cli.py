@@ -22,6 +22,15 @@ def _runtime():
     return runtime()
 
 
+def _ring():
+    """The key ring from settings alone (restore and verify need no store)."""
+    from kehu.config import get_settings
+    from kehu.security.keyring import load_keyring
+
+    s = get_settings()
+    return load_keyring(env_value=s.keys.get_secret_value() if s.keys else None, path=s.resolved_key_file())
+
+
 def _fail(exc: KehuError) -> None:
     console.print(f"[red]{exc.message}[/red]")
     raise typer.Exit(1)
@@ -51,14 +60,10 @@ def backup(ctx: typer.Context,
 @backup_app.command("verify")
 def backup_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a .kbak or .kkeys file")) -> None:
     """Decrypt and check a backup file end to end; print its manifest; exit 1 when it is damaged."""
-    from kehu.config import get_settings
     from kehu.ops import backup as bk
-    from kehu.security.keyring import load_keyring
 
-    s = get_settings()
     try:
-        ring = load_keyring(env_value=s.keys.get_secret_value() if s.keys else None, path=s.resolved_key_file())
-        manifest = bk.verify(file, ring)
+        manifest = bk.verify(file, _ring())
     except KehuError as exc:
         _fail(exc)
     console.print("[green]备份完整[/green]（认证标签与 SHA-256 校验和均通过）")
@@ -71,18 +76,14 @@ def restore(backup: Path = typer.Argument(..., exists=True, dir_okay=False, help
             keys: Path = typer.Option(None, "--keys", help="key escrow (.kkeys); default: newest beside BACKUP"),
             force: bool = typer.Option(False, "--force", help="overwrite a non-empty target")) -> None:
     """Restore a backup into a fresh directory or database, then verify counts and the audit chain."""
-    from kehu.config import get_settings
     from kehu.ops.restore import restore as run
-    from kehu.security.keyring import load_keyring
 
     if (to is None) == (database_url is None):
         console.print("[red]请指定 --to DIR 或 --database-url URL 之一[/red]")
         raise typer.Exit(2)
     url = database_url or f"sqlite:///{(to / 'kehu.db').resolve()}"
-    s = get_settings()
     try:
-        ring = load_keyring(env_value=s.keys.get_secret_value() if s.keys else None, path=s.resolved_key_file())
-        result = run(backup, ring, url=url, keys_path=keys, force=force)
+        result = run(backup, _ring(), url=url, keys_path=keys, force=force)
     except KehuError as exc:
         _fail(exc)
     console.print(f"已恢复：客户密钥 {result.keys_restored} 个；无密钥（已销毁）{result.keys_missing} 个")
