@@ -18,8 +18,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "ops_key_rotations",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("new_key", sa.String(length=20), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("cursor", sa.Text(), nullable=True),
+        sa.Column("rows_done", sa.Integer(), nullable=False),
+        sa.Column("actor", sa.String(length=60), nullable=True),
+        sa.Column("started_at", kehu.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", kehu.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_key_rotations")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("ops_key_rotations")

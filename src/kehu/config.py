@@ -36,10 +36,22 @@ class Settings(BaseSettings):
     port: int = 8000
     #: Mark session cookies Secure (set true behind HTTPS).
     secure_cookies: bool = False
+    #: Directory of backups written by `kehu backup` and the scheduled backup (default var_dir/backups).
+    backup_dir: Path | None = None
+    #: Minutes between scheduled backups taken by `kehu serve` (0 = no scheduled backup).
+    backup_interval_minutes: int = 0
+    #: Data backups kept by the scheduled backup (older ones deleted; 0 = keep all).
+    backup_keep: int = 14
+    #: Key escrow files kept (short: a deleted customer's key survives only in escrows made before).
+    backup_keep_keys: int = 2
 
     def resolved_key_file(self) -> Path:
         """The key file path: explicit setting or var_dir/keys.json."""
         return self.key_file or (self.var_dir / "keys.json")
+
+    def resolved_backup_dir(self) -> Path:
+        """Where backups go: explicit setting or var_dir/backups."""
+        return self.backup_dir or (self.var_dir / "backups")
 
 
 @lru_cache

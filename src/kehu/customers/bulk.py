@@ -176,6 +176,7 @@ class _Bulk:
         self.catalog, self.crypto = ctx.catalog, ctx.kehu.crypto
         self.result = BulkResult()
         self.seen: dict[tuple[str, Any], int] = {}  # dedupe key → row that holds it (this call)
+        self.alias: dict[tuple[str, bytes], bytes] = {}  # old-key digest → active digest (blind-index rotation)
         self.owners: dict[str, Any] = {}  # owner id → User (kept referenced: identity map is weak)
         self.refs: dict[tuple[Any, Any], list[FieldError]] = {}
         self.touched: set[str] = set()
@@ -239,8 +240,12 @@ class _Bulk:
             value = values.get(name)
             if value is not None:
                 spec = self.catalog.get("customer", name)
-                p.keys.append((name, self.crypto.blind_index(spec.blind_index, to_text(value))
-                               if spec.blind_index else value))
+                if spec.blind_index:
+                    active, *older = self.crypto.blind_indexes(spec.blind_index, to_text(value))
+                    self.alias.update({(name, d): active for d in older})
+                    p.keys.append((name, active))
+                else:
+                    p.keys.append((name, value))
         return p
 
     def owner(self, user_id: str):
@@ -263,6 +268,8 @@ class _Bulk:
         for p in prepared:
             for name, key in p.keys:
                 wanted.setdefault(name, set()).add(key)
+        for name, digest in self.alias:
+            wanted.setdefault(name, set()).add(digest)
         found: dict[tuple[str, Any], list[tuple]] = {}
         cols = (Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id, Customer.importance)
         for name, keys in wanted.items():
@@ -277,7 +284,7 @@ class _Bulk:
                                  .where(contact.in_(part)))
                 for stmt in stmts:
                     for key, *hit in self.session.execute(stmt):
-                        found.setdefault((name, key), []).append(tuple(hit))
+                        found.setdefault((name, self.alias.get((name, key), key)), []).append(tuple(hit))
         return found
 
     def dedupe(self, prepared: list[_Prepared]) -> list[_Prepared]:

@@ -55,13 +55,13 @@ def child_rows(session: Session, model: type, customer_id: str) -> list:
     return stmt.all(session, cid=customer_id)
 
 
-def ids_by_blind(session: Session, column: str, digest: bytes) -> list[tuple]:
+def ids_by_blind(session: Session, column: str, digests: list[bytes]) -> list[tuple]:
     """(id, archive_no, owner_id, department_id) of customers whose own field or a contact's matches a blind index."""
     cust_col = getattr(Customer, column, None)
-    conds = [cust_col == digest] if cust_col is not None else []
+    conds = [cust_col.in_(digests)] if cust_col is not None else []
     contact_col = getattr(Contact, column, None)
     if contact_col is not None:
-        conds.append(Customer.id.in_(select(Contact.customer_id).where(contact_col == digest)))
+        conds.append(Customer.id.in_(select(Contact.customer_id).where(contact_col.in_(digests))))
     if not conds:
         return []
     rows = session.execute(select(Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id,

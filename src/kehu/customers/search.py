@@ -24,17 +24,17 @@ def _blind(session: Session, ctx: Ctx, domain: str, value: str, customer_col,
     Looking the digest up on its own index and only then applying the caller's scope keeps the
     plan independent of table statistics (otherwise a scoped search may scan the owner's rows).
     """
-    digest = ctx.kehu.crypto.blind_index(domain, value)
+    digests = ctx.kehu.crypto.blind_indexes(domain, value)  # one, or two during a blind-index key rotation
     conn = session.connection()
-    ids = {r[0] for r in conn.execute(_by_digest(Customer.id, customer_col), {"d": digest})}
+    ids = {r[0] for r in conn.execute(_by_digest(Customer.id, customer_col), {"d": digests})}
     if contact_col is not None:
-        ids |= {r[0] for r in conn.execute(_by_digest(Contact.customer_id, contact_col), {"d": digest})}
+        ids |= {r[0] for r in conn.execute(_by_digest(Contact.customer_id, contact_col), {"d": digests})}
     return [Customer.id.in_(sorted(ids))] if ids else [false()]
 
 
 @lru_cache
 def _by_digest(wanted, column):
-    return select(wanted).where(column == bindparam("d")).limit(50)
+    return select(wanted).where(column.in_(bindparam("d", expanding=True))).limit(50)
 
 
 def _escape(text: str) -> str:

@@ -94,7 +94,7 @@ def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exc
             continue
         spec = ctx.catalog.get("customer", name)
         if spec.blind_index:
-            hits = repo.ids_by_blind(session, f"{name}_bi", ctx.kehu.crypto.blind_index(spec.blind_index, to_text(value)))
+            hits = repo.ids_by_blind(session, f"{name}_bi", ctx.kehu.crypto.blind_indexes(spec.blind_index, to_text(value)))
         else:
             hits = repo.ids_by_uscc(session, value)
         hits = [h for h in hits if h[0] != exclude_id]

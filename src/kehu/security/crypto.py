@@ -14,9 +14,12 @@ from collections import OrderedDict
 from threading import Lock
 
 from kehu.security import aead
-from kehu.security.keyring import KeyRing
+from kehu.security.keyring import KeyFileWatch, KeyRing
 
 DEK_ID = "d1"
+#: stored in place of a wrapped data key that is gone (crypto-shredded, or not restored from a key escrow);
+#: not a valid envelope, so every value sealed with that customer's key stays unreadable
+NO_KEY = b"\x00no-key"
 
 
 class Crypto:
@@ -27,6 +30,18 @@ class Crypto:
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cache_size = cache_size
         self._lock = Lock()
+        self._watch: KeyFileWatch | None = None
+
+    def follow(self, watch: KeyFileWatch) -> None:
+        """Reload the ring when the key file is replaced (online key rotation by `kehu keys rotate`)."""
+        self._watch = watch
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Pick up a replaced key file (at most every few seconds unless forced)."""
+        if self._watch is not None:
+            ring = self._watch.poll(force=force)
+            if ring is not None:
+                self.ring = ring
 
     # data keys --------------------------------------------------------------
     def new_data_key(self, *, owner: str) -> tuple[bytes, bytes]:
@@ -36,8 +51,9 @@ class Crypto:
 
     def wrap(self, dek: bytes, *, owner: str) -> bytes:
         """Seal a DEK under the active master key, bound to its owner row."""
-        kid = self.ring.master_active
-        return aead.seal(self.ring.master[kid], kid, dek, b"dek:" + owner.encode())
+        self.refresh()
+        ring = self.ring  # one ring throughout, even if a reload swaps it meanwhile
+        return aead.seal(ring.master[ring.master_active], ring.master_active, dek, b"dek:" + owner.encode())
 
     def unwrap(self, wrapped: bytes, *, owner: str) -> bytes:
         """The DEK inside a wrapped key (small LRU cache)."""
@@ -48,8 +64,11 @@ class Crypto:
                 return dek
         kid = aead.key_id_of(wrapped)
         if kid not in self.ring.master:
+            self.refresh(force=True)  # re-wrapped by a rotation this process has not seen yet
+        key = self.ring.master.get(kid)
+        if key is None:
             raise aead.DecryptionFailed(f"master key {kid} not in key ring")
-        dek = aead.open_(self.ring.master[kid], wrapped, b"dek:" + owner.encode())
+        dek = aead.open_(key, wrapped, b"dek:" + owner.encode())
         with self._lock:
             self._cache[wrapped] = dek
             if len(self._cache) > self._cache_size:
@@ -72,8 +91,22 @@ class Crypto:
 
     # blind indexes ------------------------------------------------------------
     def blind_index(self, domain: str, normalized: str, *, key_id: str | None = None) -> bytes:
-        """HMAC-SHA256 of a normalised value in its domain (mobile, id_number, email, uscc)."""
-        key = self.ring.blind[key_id or self.ring.blind_active]
+        """HMAC-SHA256 of a normalised value in its domain (mobile, id_number, email, uscc), active key."""
+        if key_id is None:
+            self.refresh()
+        ring = self.ring
+        key = ring.blind[key_id or ring.blind_active]
         if domain == "email":  # mailboxes are matched case-insensitively
             normalized = normalized.lower()
         return hmac.new(key, f"{domain}\x00{normalized}".encode(), hashlib.sha256).digest()
+
+    def blind_indexes(self, domain: str, normalized: str) -> list[bytes]:
+        """The digest under every blind-index key in the ring, active first: what exact matching compares.
+
+        Outside a blind-index rotation the ring holds one key (one digest). During a rotation rows hold
+        digests under the old or the new key, so a lookup matches either until the old key is retired.
+        """
+        self.refresh()
+        ring = self.ring
+        first = self.blind_index(domain, normalized, key_id=ring.blind_active)
+        return [first] + [self.blind_index(domain, normalized, key_id=k) for k in ring.blind if k != ring.blind_active]
