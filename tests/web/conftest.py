@@ -137,9 +137,9 @@ def login(kehu, world, server):
 
 @pytest.fixture
 def shot():
-    """`shot(page, "name")` saves docs/screenshots/name.png (the viewport, 1366×768)."""
+    """`shot(page, "name")` saves docs/screenshots/name.png (the viewport, 1366×768) when KEHU_SCREENSHOTS=1."""
     def go(page, name: str, *, full_page: bool = False) -> None:
-        if os.environ.get("KEHU_SCREENSHOTS", "1") == "0":
+        if os.environ.get("KEHU_SCREENSHOTS", "0") != "1":  # opt-in: a test run leaves the tree clean
             return
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
