@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     port: int = 8000
     #: Mark session cookies Secure (set true behind HTTPS).
     secure_cookies: bool = False
+    #: Largest file accepted as an order/contract attachment, in bytes.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
     def resolved_key_file(self) -> Path:
         """The key file path: explicit setting or var_dir/keys.json."""
