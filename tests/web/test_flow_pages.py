@@ -97,12 +97,13 @@ def test_order_items_payments_and_attachment(kehu, world, browse, catalogue):
     assert page.status_code == 200 and "客户管理系统标准版" in page.text and "年度服务" in page.text
     assert "27000.50" in page.text
     due = (date.today() - timedelta(days=10)).isoformat()
-    assert alice.post(f"/orders/{order_no}/plans", {"due_on": due, "amount": "20000"}).status_code == 303
-    r = alice.post(f"/orders/{order_no}/payments", {"paid_on": date.today().isoformat(), "amount": "99999",
-                                                    "method": "transfer"})
+    assert alice.post(f"/orders/{order_no}/plans", {"plan-due_on": due, "plan-amount": "20000"}).status_code == 303
+    r = alice.post(f"/orders/{order_no}/payments", {"payment-paid_on": date.today().isoformat(),
+                                                    "payment-amount": "99999", "payment-method": "transfer"})
     assert r.status_code == 422 and "实际回款合计不能超过合同金额" in r.text
-    r = alice.post(f"/orders/{order_no}/payments", {"paid_on": date.today().isoformat(), "amount": "5000",
-                                                    "method": "transfer", "account": "6222020200112233445"})
+    r = alice.post(f"/orders/{order_no}/payments", {"payment-paid_on": date.today().isoformat(),
+                                                    "payment-amount": "5000", "payment-method": "transfer",
+                                                    "payment-account": "6222020200112233445"})
     assert r.status_code == 303, r.text
     page = alice.get(f"/orders/{order_no}").text
     assert "回款逾期" in page and "15000.00" in page and "6222020200112233445" not in page
@@ -193,7 +194,8 @@ def test_staff_cannot_open_another_staff_members_records(kehu, world, browse, ca
                 f"/customers/{no}/followup", f"/customers/{no}/order", f"/customers/{no}/complaint"):
         r = alan.get(url)
         assert r.status_code == 404 and r.text.replace(url, "") == missing.text.replace("/orders/HT20269999999", ""), url
-    for url, data in ((f"/orders/{order_no}/payments", {"paid_on": "2026-01-01", "amount": "1", "method": "cash"}),
+    for url, data in ((f"/orders/{order_no}/payments", {"payment-paid_on": "2026-01-01", "payment-amount": "1",
+                                                       "payment-method": "cash"}),
                       (f"/complaints/{cno}/steps", {"step": "investigate", "cause": "x"}),
                       (f"/customers/{no}/followup", {"method": "phone", "followed_at": "2026-01-01 10:00"})):
         assert alan.post(url, data).status_code == 404, url

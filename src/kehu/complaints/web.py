@@ -113,6 +113,8 @@ def _page(call: WebCall, no: str, *, exc: KehuError | None = None) -> Response:
         posted = forms.parse(call.form, call.catalog, "complaint") if exc else None
         items, problems = inputs(call, "complaint", only=step.fields, posted=posted, action="modify", exc=exc,
                                  refs={"responsible_department_id": sorted(departments.items(), key=lambda d: d[1])})
+        for item in items:
+            item.mark = "required" if item.name in step.required else item.mark
     return call.page("complaints/detail.html", c=c, no=c["customer_no"], complaint_no=no,
                      cells=view.cells(call.principal, columns(call, "complaint"), c), step=step, items=items,
                      problems=problems, statuses=STATUSES, notice=message(exc) if exc and not items else None,

@@ -5,9 +5,11 @@ decides access: every value comes from a service call made through `kehu.web.ses
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from kehu.access import policy
 from kehu.catalog.spec import FieldSpec
@@ -63,6 +65,18 @@ def rows(call: WebCall, specs: list[FieldSpec], records: list[dict]) -> list[tup
     return [(r, view.cells(call.principal, specs, r)) for r in records]
 
 
+@dataclass
+class PrefixedInput(forms.Input):
+    """An input whose form name (and element id) carries a prefix: two forms of one page may share field names."""
+
+    prefix: str = ""
+
+    @property
+    def name(self) -> str:
+        """Form field name: prefix + catalogue field name."""
+        return self.prefix + self.spec.name
+
+
 def inputs(call: WebCall, entity: str, *, only: tuple[str, ...] | None = None, posted: dict | None = None,
            refs: dict | None = None, defaults: dict[str, str] | None = None,
            exc: KehuError | None = None, prefix: str = "", action: str = "create",
@@ -74,16 +88,17 @@ def inputs(call: WebCall, entity: str, *, only: tuple[str, ...] | None = None, p
     for item in items:
         if posted is None and defaults and item.name in defaults:
             item.value = defaults[item.name]
-    problems = forms.place_problems(items, _unprefixed(exc, prefix) if exc else None)
+    problems = forms.place_problems(items, exc)
+    if prefix:
+        items = [PrefixedInput(**{f.name: getattr(i, f.name) for f in fields(i)}, prefix=prefix) for i in items]
     return items, problems
 
 
-def _unprefixed(exc: KehuError, prefix: str) -> KehuError:
-    if not prefix or not isinstance(exc, ValidationFailed):
-        return exc
-    from kehu.errors import FieldError
-
-    return ValidationFailed([FieldError(e.field.removeprefix(prefix), e.code, e.message) for e in exc.errors])
+def unprefixed(form: FormData | None, prefix: str) -> FormData | None:
+    """The fields of one prefixed form of a page, under their catalogue names (for `forms.parse`)."""
+    if form is None:
+        return None
+    return FormData([(k[len(prefix):], v) for k, v in form.multi_items() if k.startswith(prefix)])
 
 
 def message(exc: KehuError) -> str:

@@ -13,7 +13,7 @@ from kehu.access.web import assignable
 from kehu.errors import FieldError, Forbidden, KehuError, ValidationFailed
 from kehu.interactions.service import load_customer
 from kehu.interactions.tabs import (columns, customers_only, form_page, inputs, may, may_any, message, rows,
-                                    shown_on_form, tab)
+                                    shown_on_form, tab, unprefixed)
 from kehu.orders import attachments, payments, products, service
 from kehu.orders.api import download, upload_bytes
 from kehu.orders.models import ORDER_STATUSES, TRANSITIONS
@@ -142,13 +142,15 @@ def _order_page(call: WebCall, order_no: str, *, failed: str | None = None, exc:
                 attachments.list_(s, ctx, order_no=order_no), assignable(s, ctx.principal))
 
     order, pay, files, refs = call.run("order.read", go, target=order_no)
+    for row in pay["payments"]:  # the handler (a user reference) is shown by name
+        row["owner_name"] = row.get("handler_name")
     late = any(p.get("overdue") for p in pay["plans"])
     specs = columns(call, "order", [n for n in ("order_no", "status", "delivery_status", "total_amount", "signer",
                                                 "start_on", "end_on", "terms")])
     forms_ = {}
-    for key, entity, extra in (("plan", "payment_plan", {}), ("payment", "payment", {"handler_id": refs["owner_id"]})):
-        posted = forms.parse(call.form, call.catalog, entity) if failed == key else None
-        forms_[key] = inputs(call, entity, posted=posted, refs={"handler_id": extra.get("handler_id", [])},
+    for key, entity in (("plan", "payment_plan"), ("payment", "payment")):
+        posted = forms.parse(unprefixed(call.form, key + "-"), call.catalog, entity) if failed == key else None
+        forms_[key] = inputs(call, entity, posted=posted, refs={"handler_id": refs["owner_id"]}, prefix=key + "-",
                              defaults={"due_on": today.isoformat(), "paid_on": today.isoformat()},
                              exc=exc if failed == key else None)
     can_write = {"plan": may_any(call, "create", "payment_plan"), "payment": may_any(call, "create", "payment"),
@@ -199,7 +201,8 @@ def order_update(call: Web, order_no: str) -> Response:
 def plan_add(call: Web, order_no: str) -> Response:
     """Plan a payment (回款计划)."""
     return _order_write(call, order_no, "plan", "payment_plan.create", lambda s, ctx: payments.add(
-        s, ctx, order_no=order_no, entity="payment_plan", data=forms.parse(call.form, ctx.catalog, "payment_plan")),
+        s, ctx, order_no=order_no, entity="payment_plan",
+        data=forms.parse(unprefixed(call.form, "plan-"), ctx.catalog, "payment_plan")),
         "created")
 
 
@@ -207,7 +210,8 @@ def plan_add(call: Web, order_no: str) -> Response:
 def payment_add(call: Web, order_no: str) -> Response:
     """Record an actual payment (实际回款)."""
     return _order_write(call, order_no, "payment", "payment.create", lambda s, ctx: payments.add(
-        s, ctx, order_no=order_no, entity="payment", data=forms.parse(call.form, ctx.catalog, "payment")), "created")
+        s, ctx, order_no=order_no, entity="payment",
+        data=forms.parse(unprefixed(call.form, "payment-"), ctx.catalog, "payment")), "created")
 
 
 @router.post("/orders/{order_no}/attachments")
