@@ -123,11 +123,11 @@ class _Gen:
                  key_points=r.choice(POINTS), intent=r.choice(("strong", "moderate", "weak", "none")),
                  created_by=c.owner_id, created_at=_at(on, r))
 
-    def order(self, c) -> None:
+    def order(self, c, *, late: bool = False) -> None:
         r = self.r
-        start = self.ago(15, 420)
-        status = r.choices(("draft", "signed", "executing", "completed", "terminated", "cancelled"),
-                           (8, 17, 40, 28, 4, 3))[0]
+        start = self.ago(60, 200) if late else self.ago(15, 420)
+        status = "executing" if late else r.choices(
+            ("draft", "signed", "executing", "completed", "terminated", "cancelled"), (8, 17, 40, 28, 4, 3))[0]
         delivery = {"draft": "pending", "signed": "pending", "cancelled": "pending",
                     "executing": r.choice(("partial", "delivered")), "completed": "accepted",
                     "terminated": "partial"}[status]
@@ -153,7 +153,7 @@ class _Gen:
             left -= amount
             plan = self.add("payment_plan", order_id=order["id"], due_on=due, amount=amount,
                             note=f"第{k + 1}期", created_by=c.owner_id, created_at=_at(start, r))
-            paid = status == "completed" or (due <= self.today and r.random() < 0.7)
+            paid = status == "completed" or (due <= self.today and r.random() < 0.7 and not (late and k == 0))
             if paid and due <= self.today:
                 on = min(self.today, due + DAY * r.randint(-5, 12))
                 pay = self.add("payment", order_id=order["id"], paid_on=on, amount=plan["amount"],
@@ -262,6 +262,7 @@ def _plan(gen: _Gen, customers: list, contacts: dict[str, str], history) -> tupl
                            ("pool", plain[7:9]),
                            ("visit", [c for c in owned if c.importance == "key"][:1])):
             special.update({c.id: role for c in pick})
+        special.setdefault(owned[-1].id, "late")  # an executing contract with an unpaid instalment
     pooled, backdated = [], []
     complaint_states = iter(STEP_ORDER * (len(customers) // 60 + 2))
     for c in customers:
@@ -288,7 +289,9 @@ def _plan(gen: _Gen, customers: list, contacts: dict[str, str], history) -> tupl
         if role not in ("due", "overdue") and r.random() < 0.4:
             for ago in r.sample(range(1, 120), r.randint(1, 2)):
                 gen.communication(c, on=today - DAY * ago)
-        if r.random() < (0.55 if c.kind == "organisation" else 0.25):
+        if role == "late":
+            gen.order(c, late=True)
+        elif r.random() < (0.55 if c.kind == "organisation" else 0.25):
             for _ in range(r.choice((1, 1, 2))):
                 gen.order(c)
         if r.random() < 0.09:

@@ -134,3 +134,48 @@ def test_claim_a_customer_from_the_pool(kehu, world, page, login, shot):
     expect(page).to_have_url(f"/customers/{no}?ok=claimed")
     expect(page.get_by_role("status")).to_have_text("已领取到您的私海。")
     expect(page.locator(".archive-head")).to_contain_text("Alice")
+
+
+def test_demo_data_fills_every_page(kehu, world, page, login, shot):
+    from sqlalchemy import func, select
+
+    from kehu import demo
+    from kehu.access.models import User
+    from kehu.complaints.models import Complaint
+    from kehu.customers.models import Customer
+    from kehu.interactions.models import FollowUp
+    from kehu.leads.models import Lead
+    from kehu.orders.models import Order
+    from kehu.surveys.models import Survey
+
+    demo.load_demo(kehu, n=150, seed=3, analyze=False)
+    with kehu.db.reader() as s:
+        me = s.execute(select(User.id).where(User.username == "zhangwei")).scalar_one()
+
+        def busiest(model) -> str:  # the customer of zhangwei with the most records of a kind
+            return s.execute(select(Customer.archive_no).join(model, model.customer_id == Customer.id)
+                             .where(Customer.owner_id == me).group_by(Customer.archive_no)
+                             .order_by(func.count().desc(), Customer.archive_no).limit(1)).scalar_one()
+
+        nos = {tab: busiest(model) for tab, model in (("timeline", FollowUp), ("orders", Order),
+                                                      ("complaints", Complaint), ("surveys", Survey),
+                                                      ("leads", Lead))}
+    login(page, "zhangwei", demo.DEMO_PASSWORD)
+    page.goto("/")
+    expect(page.locator("#todo tbody tr").first).to_be_visible()
+    for kind in ("今日计划跟进", "跟进已逾期", "即将回收至公海"):
+        expect(page.locator("#todo")).to_contain_text(kind)
+    shot(page, "flow-home")
+    for tab, no in nos.items():
+        page.goto(f"/customers/{no}/{tab}")
+        expect(page.locator("#tab-panel .empty")).to_have_count(0)
+    page.goto(f"/customers/{nos['orders']}/orders")
+    page.locator("#tab-panel table a").first.click()
+    expect(page.locator("#items tbody tr").first).to_be_visible()
+    for url, selector in (("/receivables", "#receivables"), ("/complaints", "#complaint-rows"),
+                          ("/pool", "#pool-rows")):
+        page.goto(url)
+        expect(page.locator(selector + " tbody tr").first).to_be_visible()
+    page.goto("/complaints?overdue=1")
+    expect(page.locator("#complaint-rows .row-overdue").first).to_be_visible()
+    shot(page, "flow-complaints")
