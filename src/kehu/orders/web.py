@@ -99,7 +99,6 @@ def _order_form(call: WebCall, no: str, *, exc: KehuError | None = None) -> Resp
                     lines[where[int(n)]]["errors"][name] = e.message
         problems.general = [m for m in problems.general if m not in
                             {e.message for e in exc.errors if e.field.startswith("items[")}]
-        problems.general += [e.message for e in exc.errors if e.field == "items"]
     if not exc:
         lines[0]["quantity"] = "1"
     return form_page(call, title=t("flow.order.new"), action=f"/customers/{no}/order",
