@@ -260,3 +260,19 @@ def test_pool_claim_and_todo(kehu, world, browse):
     home = alice.get("/")
     assert home.status_code == 200 and no in home.text and "今日计划跟进" in home.text
     assert no in alice.get("/todo").text
+
+
+def test_demo_data_pages_for_wider_scopes(kehu, client):
+    from kehu import demo
+
+    demo.load_demo(kehu, n=60, seed=5, analyze=False)
+    world = type("DemoWorld", (), {"password": demo.DEMO_PASSWORD})()
+    for user in ("head", "info"):
+        b = Browser(client, kehu, world, user)
+        for url, marker in (("/", 'id="todo"'), ("/todo", 'id="todo"'), ("/complaints", 'id="complaint-rows"'),
+                            ("/receivables", 'id="receivables"'), ("/pool", 'id="pool-rows"')):
+            r = b.get(url)
+            assert r.status_code == 200 and marker in r.text, (user, url)
+        order_no = re.search(r'href="/orders/(HT\d+)"', b.get("/receivables").text).group(1)
+        page = b.get(f"/orders/{order_no}")
+        assert page.status_code == 200 and "回款逾期" in page.text

@@ -169,7 +169,10 @@ def read(session: Session, ctx: Ctx, *, order_no: str, attachment_id: str) -> tu
     order, customer, record = _one(session, ctx, order_no, attachment_id)
     if not _may_read(ctx, customer):
         raise NotFound()
-    blob = _path(ctx, record.id).read_bytes()
+    try:
+        blob = _path(ctx, record.id).read_bytes()
+    except FileNotFoundError:  # removed by a deletion that committed after this read began
+        raise NotFound() from None
     content = aead.open_(vault_of(ctx, customer).dek, blob, _aad(record.id))
     ctx.audit(session, action="order_attachment.download", target_type="order_attachment", target_id=record.id,
               customer_no=customer.archive_no, fields=[f"order_attachment.{n}" for n in FIELDS],
