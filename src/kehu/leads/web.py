@@ -36,7 +36,7 @@ def _tab(call: WebCall, no: str, *, failed: str | None = None, exc: KehuError | 
     leads = [(lead, view.cells(call.principal, specs, lead),
               [(h, view.cells(call.principal, change_specs, h)) for h in lead["history"]]) for lead in found["items"]]
     return tab(call, no, "leads", "leads/_tab.html", leads=leads, specs=specs, change_specs=change_specs,
-               stage_names=names, choices=[(s_["code"], f"{s_['code']} {s_['name']}") for s_ in stages if s_["active"]],
+               stage_names=names, choices=[(s_["code"], s_["name"]) for s_ in stages if s_["active"]],
                can_add=may(call, "create", "lead", "title"), can_move=may(call, "modify", "lead", "stage"),
                failed=failed, notice=message(exc) if exc else None, status=exc.status if exc else 200)
 
@@ -58,7 +58,7 @@ def _lead_form(call: WebCall, no: str, *, exc: KehuError | None = None) -> Respo
     items, problems = inputs(call, "lead", only=LEAD_FORM, posted=posted, exc=exc)
     return form_page(call, title=t("flow.lead.new"), action=f"/customers/{no}/lead", back=f"/customers/{no}/leads",
                      items=items, problems=problems, no=no, status=exc.status if exc else 200,
-                     selects={"stage": [(s_["code"], f"{s_['code']} {s_['name']}") for s_ in stages if s_["active"]]})
+                     selects={"stage": [(s_["code"], s_["name"]) for s_ in stages if s_["active"]]})
 
 
 @router.get("/customers/{no}/lead")
