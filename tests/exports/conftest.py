@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import quote
 
 from tests.approvals.conftest import audit_rows, info2, person  # noqa: F401  (fixtures and helpers shared)
 
@@ -26,3 +27,30 @@ def export(client, headers, **body):
     body.setdefault("purpose", "季度回访名单")
     body.setdefault("use", "service")
     return client.post("/api/v1/exports", json=body, headers=headers)
+
+
+class Browserless:
+    """A web session of one user over the TestClient (cookie + CSRF), for page-level tests."""
+
+    def __init__(self, kehu, world, client, username: str):
+        from kehu.access import service as access
+        from kehu.web.session import SESSION_COOKIE
+
+        with kehu.db.transaction() as s:
+            result = access.login(s, kehu=kehu, username=username, password=world.password, ip="127.0.0.1",
+                                  kind="web")
+        self.client, self.csrf = client, result.csrf
+        self.cookies = {SESSION_COOKIE: result.token}
+
+    def get(self, url: str, **kw):
+        """GET a page as this user."""
+        self.client.cookies.clear()
+        return self.client.get(url, cookies=self.cookies, follow_redirects=False, **kw)
+
+    def post(self, url: str, data: dict | list, **kw):
+        """POST a form as this user (with the session's CSRF token)."""
+        self.client.cookies.clear()
+        items = list(data.items()) if isinstance(data, dict) else list(data)
+        body = "&".join(f"{quote(str(k))}={quote(str(v))}" for k, v in items + [("csrf", self.csrf)])
+        return self.client.post(url, content=body, cookies=self.cookies, follow_redirects=False,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"}, **kw)
