@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from kehu.approvals import repository as repo
 from kehu.approvals.kinds import KINDS, Kind, label
 from kehu.approvals.models import Approval
+from kehu.catalog.spec import ACTION_NAMES, LEVEL_NAMES
 from kehu.customers.service import _reason
 from kehu.db import utcnow
 from kehu.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -177,6 +178,8 @@ def as_dict(ctx: Ctx, session: Session, a: Approval) -> dict[str, Any]:
             "requested_by": a.requested_by, "requester_name": users.get(a.requested_by),
             "requested_at": a.requested_at.isoformat(), "summary": a.summary, "payload": json.loads(a.payload),
             "digest": a.digest, "rights": [f"{act}:{lvl}" for act, lvl in _parse_rights(a.rights)],
+            "rights_text": [ACTION_NAMES.get(act, act) + LEVEL_NAMES.get(lvl, str(lvl))
+                            for act, lvl in _parse_rights(a.rights)],
             "expires_at": a.expires_at.isoformat(), "decided_by": a.decided_by,
             "decider_name": users.get(a.decided_by) if a.decided_by else None,
             "decided_at": a.decided_at.isoformat() if a.decided_at else None,
