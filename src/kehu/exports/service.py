@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from kehu.access import policy
 from kehu.approvals import service as approvals
+from kehu.approvals.repository import ID
 from kehu.approvals.kinds import Kind, register
 from kehu.catalog.spec import FieldSpec
 from kehu.customers import repository as customers_repo
@@ -114,6 +115,8 @@ def _check(ctx: Ctx, *, q: str | None, filters: dict[str, Any] | None, sort: str
         errors.append(FieldError("purpose", "purpose_required", "请填写导出用途（至少2个字）"))
     elif len(text) > 200:
         errors.append(FieldError("purpose", "too_long", "导出用途不能超过200个字符"))
+    elif any(ord(c) < 32 for c in text):
+        errors.append(FieldError("purpose", "invalid", "导出用途含有无效字符"))
     if use not in USES:
         errors.append(FieldError("use", "invalid_choice", "请选择用途类别"))
     if fmt not in FORMATS:
@@ -124,6 +127,9 @@ def _check(ctx: Ctx, *, q: str | None, filters: dict[str, Any] | None, sort: str
     query = v.normalize_text(q or "")
     if len(query) > 100:
         errors.append(FieldError("q", "too_long", "搜索内容过长"))
+    texts = [query, *(str(val or "") for val in (filters or {}).values())]
+    if any(ord(c) < 32 for text_ in texts for c in text_):
+        errors.append(FieldError("filters", "invalid", "搜索或筛选条件含有无效字符"))
     unknown_filters = sorted(set(filters or {}) - set(FILTERS))
     if unknown_filters:
         errors.append(FieldError("filters", "unknown_field", "未知的筛选条件：" + "、".join(unknown_filters)))
@@ -257,7 +263,8 @@ def _go(session: Session, ctx: Ctx, spec: _Spec, export: Export, *, approval_id:
 def download(session: Session, ctx: Ctx, *, export_id: str, fmt: str | None = None,
              consent: hooks.ConsentCheck | None = None) -> Outcome:
     """Run an export that waited for approval, exactly as requested (the approval is verified and consumed)."""
-    export = session.execute(select(Export).where(Export.id == export_id).with_for_update()).scalar_one_or_none()
+    export = session.execute(select(Export).where(Export.id == export_id).with_for_update()).scalar_one_or_none() \
+        if ID.fullmatch(export_id or "") else None
     if export is None or export.requested_by != ctx.principal.user_id:
         raise NotFound()
     if export.status != "awaiting_approval" or not export.approval_id:
@@ -300,7 +307,7 @@ def _as_dict(ctx: Ctx, session: Session, e: Export) -> dict[str, Any]:
 
 def get(session: Session, ctx: Ctx, *, export_id: str) -> dict[str, Any]:
     """One of the caller's own exports with its approval."""
-    e = session.get(Export, export_id)
+    e = session.get(Export, export_id) if ID.fullmatch(export_id or "") else None
     if e is None or e.requested_by != ctx.principal.user_id:
         raise NotFound()
     return _as_dict(ctx, session, e)
@@ -310,7 +317,7 @@ def list_(session: Session, ctx: Ctx, *, before: str | None = None, limit: int =
     """The caller's own exports, newest first."""
     limit = max(1, min(int(limit), 200))
     stmt = select(Export).where(Export.requested_by == ctx.principal.user_id)
-    if before:
+    if before and ID.fullmatch(before):
         stmt = stmt.where(Export.id < before)
     rows = list(session.execute(stmt.order_by(Export.id.desc()).limit(limit)).scalars())
     return {"items": [_as_dict(ctx, session, e) for e in rows], "next_before": rows[-1].id if len(rows) == limit else None}
