@@ -67,6 +67,9 @@ def test_approval_for_other_filters_fields_or_purpose_is_refused(kehu, world, cl
         assert r.status_code == 403 and r.json()["code"] == "approval_mismatch", change
     r = export(client, api("info"), fields=FIELDS, filters={"region": "华东"}, plaintext=True, approval_id=aid)
     assert r.status_code == 200 and read_csv(r.content)[2][0][3] == BANK
+    # the export that waited for this approval is the one that ran (no second record, nothing left waiting)
+    mine = client.get("/api/v1/exports", headers=api("info")).json()["items"]
+    assert [(e["status"], e["rows"]) for e in mine] == [("done", 1)]
 
 
 def test_expired_approval_is_refused(kehu, world, client, api, nos, info2):

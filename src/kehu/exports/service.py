@@ -199,10 +199,21 @@ def start(session: Session, ctx: Ctx, *, q: str | None = None, filters: dict[str
     spec = _check(ctx, q=q, filters=filters, sort=sort, fields=fields, purpose=purpose, use=use, fmt=fmt,
                   plaintext=plaintext)
     check = _consent(spec, consent)
-    export = _record(session, ctx, spec)
+    waiting = _waiting(session, ctx, approval_id) if approval_id else None
+    export = waiting or _record(session, ctx, spec)
     if spec.plain and not approval_id:
         return _ask_approval(session, ctx, spec, export)
+    export.format = spec.fmt
     return _go(session, ctx, spec, export, approval_id=approval_id, consent=check)
+
+
+def _waiting(session: Session, ctx: Ctx, approval_id: str) -> Export | None:
+    """The caller's export that waits for this approval (run through the API with the full request)."""
+    if not ID.fullmatch(approval_id):
+        return None
+    return session.execute(select(Export).where(
+        Export.approval_id == approval_id, Export.requested_by == ctx.principal.user_id,
+        Export.status == "awaiting_approval").with_for_update()).scalar_one_or_none()
 
 
 def _record(session: Session, ctx: Ctx, spec: _Spec) -> Export:
