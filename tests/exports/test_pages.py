@@ -79,8 +79,8 @@ def test_plaintext_flow_through_the_pages(kehu, world, client, info2):
 
 
 def test_menus(kehu, world, client, info2):
-    assert 'href="/approvals"' in Browserless(kehu, world, client, "info").get("/customers").text
+    assert 'href="/approvals/queue"' in Browserless(kehu, world, client, "info").get("/customers").text
     head = Browserless(kehu, world, client, "head").get("/customers").text
-    assert 'href="/exports"' in head and 'href="/approvals"' not in head
+    assert 'href="/exports"' in head and 'href="/approvals' not in head
     alice = Browserless(kehu, world, client, "alice").get("/customers").text
     assert 'href="/exports"' not in alice and 'href="/approvals' not in alice

@@ -25,7 +25,7 @@ def approver(principal: Principal) -> bool:
 
 def nav(principal: Principal) -> list[tuple[str, str]]:
     """Menu entries: the approval queue (approvers), my requests (who may ask for a level-1 operation)."""
-    items = [("nav.approvals", "/approvals")] if approver(principal) else []
+    items = [("nav.approvals", "/approvals/queue")] if approver(principal) else []
     if principal.sees_customers and any(principal.can(a, 1) for a in ("export", "share", "delete")):
         items.append(("nav.my_requests", "/approvals/mine"))
     return items
@@ -39,6 +39,7 @@ def _list(call: WebCall, view: str, before: str | None) -> Response:
 
 
 @router.get("/approvals")
+@router.get("/approvals/queue")
 def queue(call: Web, before: Before = None) -> Response:
     """Pending requests I may decide (never my own)."""
     return _list(call, "queue", before)
