@@ -183,7 +183,8 @@ def test_backup_is_consistent_while_customers_are_being_written(kehu, world, key
         while not stop.is_set():
             try:
                 with kehu.db.transaction() as s:
-                    written.append(service.create(s, ctx, data=customer_data(), reason="并发").archive_no)
+                    no = service.create(s, ctx, data=customer_data(), reason="并发").archive_no
+                written.append(no)  # counted once committed
             except Exception as exc:  # noqa: BLE001 — reported below
                 errors.append(exc)
                 return

@@ -10,8 +10,8 @@ from kehu.web.i18n import LOCALES, ZH_CN
 SRC = Path(__file__).resolve().parents[2] / "src" / "kehu"
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 KEY_CALL = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""")
-WEB_FILES = [*(SRC / "templates").rglob("*.html"), *(SRC / "web").glob("*.py"), SRC / "static" / "kehu.js",
-             *(SRC / d / "web.py" for d in ("customers", "access", "catalog", "audit"))]
+WEB_FILES = [*(SRC / "templates").rglob("*.html"), *(SRC / "web").glob("*.py"), *(SRC / "static").glob("*.js"),
+             *SRC.glob("*/web.py"), SRC / "interactions" / "tabs.py"]
 
 
 def _texts(path: Path) -> list[str]:

@@ -88,7 +88,7 @@ class RoleCreate(Strict):
     code: str = Field(max_length=40)
     name: str = Field(max_length=60)
     scope: str = Field(max_length=12, description="own | department | all")
-    capabilities: list[str] = Field(default_factory=list, max_length=10)
+    capabilities: list[str] = Field(default_factory=list, max_length=50)
 
 
 class GrantsUpdate(Strict):

@@ -66,7 +66,7 @@ class Role(Base):
     code: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(60), nullable=False)
     scope: Mapped[str] = mapped_column(String(12), nullable=False, default="own")
-    capabilities: Mapped[str] = mapped_column(String(200), nullable=False, default="")  # comma-separated
+    capabilities: Mapped[str] = mapped_column(String(1000), nullable=False, default="")  # comma-separated
     #: customer importance classes (普通/核心/重要) the role may see at all, comma-separated
     importance: Mapped[str] = mapped_column(String(40), nullable=False, default=ALL_IMPORTANCE,
                                             server_default=ALL_IMPORTANCE)

@@ -1,0 +1,27 @@
+"""roles.capabilities wide enough for every capability of the packages
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-11-22 18:10:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0018'
+down_revision = '0017'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('roles', schema=None) as batch_op:
+        batch_op.alter_column('capabilities', existing_type=sa.String(length=200), type_=sa.String(length=1000),
+                              existing_nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('roles', schema=None) as batch_op:
+        batch_op.alter_column('capabilities', existing_type=sa.String(length=1000), type_=sa.String(length=200),
+                              existing_nullable=False)
