@@ -170,7 +170,13 @@ class _Insert:
         session.connection().exec_driver_sql(self.sql, params)
 
 
-class _Bulk:
+class Bulk:
+    """The checks and writes of `create_many`, reusable over several batches of one session.
+
+    Rows accepted by earlier batches count for the in-batch duplicate check of later ones, also in a
+    dry run (where nothing is written). The caller audits (create_many does).
+    """
+
     def __init__(self, session: Session, ctx: Ctx, reason: str | None):
         self.session, self.ctx, self.reason = session, ctx, reason
         self.catalog, self.crypto = ctx.catalog, ctx.kehu.crypto
@@ -183,6 +189,26 @@ class _Bulk:
         self.templates = {m: _template(m) for m in models}
         self.inserts = {m: _Insert(session, m) for m in models}
         self.pinyin: dict[str, tuple[str, str]] = {}  # this call only: no plaintext outlives the call
+        self.where = lambda row: f"本批第{row + 1}条记录"  # how a message names an earlier row
+
+    def submit(self, indexed: list[tuple[int, Any]], *, dry_run: bool = False) -> None:
+        """Check (and unless `dry_run`, write) one batch of (index, input row); results go to `self.result`."""
+        prepared = [p for p in (self.prepare(i, row) for i, row in indexed) if p is not None]
+        accepted = self.dedupe(prepared)
+        if dry_run:
+            for p in accepted:
+                self.result.archive_nos[p.row] = ""
+            self.result.created += len(accepted)
+        else:
+            self.write(accepted)
+
+    def audit(self) -> None:
+        """One audit entry for everything written by this object: field keys, counts, first/last number."""
+        res = self.result
+        self.ctx.audit(self.session, action="customer.bulk_create", target_type="customer",
+                       fields=sorted(self.touched), reason=self.reason,
+                       detail={"count": res.created, "rejected": res.rejected, "first_no": res.first_no,
+                               "last_no": res.last_no})
 
     def fail(self, row: int, errors: list[FieldError]) -> None:
         self.result.errors += [RowError(row, e.field, e.code, e.message) for e in errors]
@@ -290,7 +316,7 @@ class _Bulk:
                 label = self.catalog.get("customer", name).label
                 if (name, key) in self.seen:
                     error = FieldError(name, "duplicate_in_batch",
-                                       f"与本批第{self.seen[(name, key)] + 1}条记录的{label}相同")
+                                       f"与{self.where(self.seen[(name, key)])}的{label}相同")
                 elif hits := found.get((name, key)):
                     visible = [h for h in hits if policy.in_scope(self.ctx.principal, owner_id=h[2],
                                                                   department_id=h[3], importance=h[4])]
@@ -367,23 +393,20 @@ class _Bulk:
 
 
 def create_many(session: Session, ctx: Ctx, rows: Iterable[dict[str, Any]], *, reason: str | None = None,
-                batch_size: int = 1000) -> BulkResult:
+                batch_size: int = 1000, dry_run: bool = False) -> BulkResult:
     """Create many archives as `service.create` would, one audit entry for the call; bad rows are reported.
 
     `rows` are input rows as in the API body (customer fields plus optional `contacts`, `addresses`,
-    `anniversaries`, `relations` lists). Never commits.
+    `anniversaries`, `relations` lists). `dry_run`: every check, nothing written, nothing audited.
+    Never commits.
     """
     if not ctx.principal.sees_customers:
         raise Forbidden()
-    bulk = _Bulk(session, ctx, reason)
+    bulk = Bulk(session, ctx, reason)
     submitted = 0
     for chunk in _batched(enumerate(rows), max(1, batch_size)):
         submitted += len(chunk)
-        prepared = [p for p in (bulk.prepare(i, row) for i, row in chunk) if p is not None]
-        bulk.write(bulk.dedupe(prepared))
-    res = bulk.result
-    if submitted:
-        ctx.audit(session, action="customer.bulk_create", target_type="customer", fields=sorted(bulk.touched),
-                  reason=reason, detail={"count": res.created, "rejected": res.rejected, "first_no": res.first_no,
-                                         "last_no": res.last_no})
-    return res
+        bulk.submit(chunk, dry_run=dry_run)
+    if submitted and not dry_run:
+        bulk.audit()
+    return bulk.result
