@@ -486,6 +486,19 @@ def summary(job: ImportJob) -> dict[str, Any]:
             "expires_at": job.expires_at}
 
 
+def upload_refused(code: str) -> KehuError:
+    """The error of an upload the web page does not take (too large / no file)."""
+    if code == "file_too_large":
+        return KehuError("文件过大或为空（网页上传上限 64 MB，更大的文件请用命令行 kehu import 导入）", code=code, status=413)
+    return ValidationFailed([FieldError("file", "required", "请选择文件")])
+
+
+def ready_to_commit(job: ImportJob) -> None:
+    """A job is committed only after its dry run was seen (or to resume a started one)."""
+    if job.status not in ("checked", "running", "failed"):
+        raise Conflict("请先试运行并确认结果", code="check_first")
+
+
 def get(session: Session, ctx: Ctx, *, job_id: str) -> ImportJob:
     """One of the user's jobs."""
     return _own_job(session, ctx, job_id)
@@ -499,7 +512,7 @@ def list_jobs(session: Session, ctx: Ctx, *, limit: int = 50) -> list[ImportJob]
                                 .order_by(ImportJob.created_at.desc()).limit(limit)).scalars())
 
 
-def purge(session: Session, kehu: Any, *, now=None, job_id: str | None = None) -> int:
+def purge(session: Session, kehu: Any, *, now=None, job_id: str | None = None, ctx: Ctx | None = None) -> int:
     """Delete expired jobs' problem rows, stored files and keys (the job row stays as a trace); how many."""
     now = now or utcnow()
     stmt = select(ImportJob).where(ImportJob.status != "purged")
@@ -511,7 +524,11 @@ def purge(session: Session, kehu: Any, *, now=None, job_id: str | None = None) -
             Path(job.stored_path).unlink(missing_ok=True)
         job.status, job.stored_path, job.dek, job.plan = "purged", None, b"", None
         job.mapping = json.dumps({"header": [], "columns": {}})
-        kehu.audit.stage(session, action="import.purge", target_type="import_job", target_id=job.id)
+        if ctx is not None:  # ended by its user
+            ctx.audit(session, action="import.purge", target_type="import_job", target_id=job.id)
+        else:  # expired
+            kehu.audit.stage(session, action="import.purge", actor_name="system", target_type="import_job",
+                             target_id=job.id, detail={"expired": True})
     return len(jobs)
 
 
