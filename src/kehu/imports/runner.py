@@ -68,10 +68,12 @@ def check(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None = 
 
 
 def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None = None, path: Path | None = None,
-           chunk: int = CHUNK, progress: Callable[[int, int], None] | None = None) -> dict:
+           chunk: int = CHUNK, progress: Callable[[int, int], None] | None = None, workers: int = 0) -> dict:
     """Import (or resume) a job chunk by chunk; `progress(done, created)` after every committed chunk.
 
-    Returns the job's summary (service.summary)."""
+    `workers` > 0: new archives are checked and sealed in that many processes (kehu.imports.parallel)
+    while this process writes; only for jobs that do not update existing archives. Returns the job's
+    summary (service.summary)."""
     with kehu.db.reader() as s:
         ctx = context(kehu, s, user_id)
         job = service.get(s, ctx, job_id=job_id)
@@ -81,6 +83,18 @@ def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None =
         start = job.checkpoint
         rows = stream(job, open_bytes)
         src = source(job, open_bytes)
+        pool = None
+        if workers > 0 and job.on_existing == "reject":
+            from kehu.imports.parallel import Workers
+
+            pool = Workers(kehu, ctx.catalog, s, workers)
+            principal, epoch, reason = ctx.principal, ctx.epoch, service.reason_of(job)
+    if pool is not None:
+        try:
+            return _commit_parallel(kehu, user_id, job_id, pool, rows, src, start, chunk, progress,
+                                    principal, epoch, reason)
+        finally:
+            pool.close()
     first = start
     batch: list[Row] = []
 
@@ -102,6 +116,47 @@ def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None =
                 flush()
         if batch:
             flush()
+        with kehu.db.transaction() as s:
+            return service.summary(service.finish(s, context(kehu, s, user_id), job_id=job_id, total=rows.count))
+    except KehuError as exc:
+        with kehu.db.transaction() as s:
+            service.mark_failed(s, context(kehu, s, user_id), job_id=job_id, error=f"{exc.code}: {exc.message}")
+        raise
+
+
+def _commit_parallel(kehu: Kehu, user_id: str, job_id: str, pool, rows: Stream, src, start: int, chunk: int,
+                     progress, principal, epoch: int, reason: str) -> dict:
+    """The commit loop with checks and sealing in worker processes; chunks are written in file order."""
+    from kehu.errors import Conflict
+
+    def write(tag, result) -> None:
+        first, batch = tag
+        with kehu.db.transaction() as s:
+            ctx = context(kehu, s, user_id)
+            if ctx.epoch != epoch:  # rights or catalogue changed since the workers' snapshot
+                raise Conflict("权限或字段分类已变更，请重新运行以按新的权限继续导入", code="rights_changed")
+            res = service.commit_chunk(s, ctx, job_id=job_id, first=first, rows=batch,
+                                       next_checkpoint=first + len(batch), prepared=result)
+        if progress:
+            progress(first + len(batch), res.created)
+
+    def send(first: int, batch: list[Row]) -> None:
+        creates = [(r.no, service.create_input(r)) for r in batch if not r.empty and not r.errors and not r.archive_no]
+        pool.submit((first, batch), principal, reason, creates)
+        while pool.full():
+            write(*pool.take())
+
+    try:
+        first, batch = start, []
+        for row in rows.rows(src, skip=start):
+            batch.append(row)
+            if len(batch) >= chunk:
+                send(first, batch)
+                first, batch = first + len(batch), []
+        if batch:
+            send(first, batch)
+        while pool.window:
+            write(*pool.take())
         with kehu.db.transaction() as s:
             return service.summary(service.finish(s, context(kehu, s, user_id), job_id=job_id, total=rows.count))
     except KehuError as exc:

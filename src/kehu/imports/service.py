@@ -363,9 +363,17 @@ class ChunkResult:
         self.issues, self.fields = [], {}
 
 
+def create_input(row: Row) -> dict[str, Any]:
+    """The body of a new archive from a row (source channel 批量导入 unless the file says otherwise)."""
+    row.data.setdefault("source_channel", "import")
+    return row.data
+
+
 def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_run: bool,
-            creator: bulk.Bulk | None = None) -> ChunkResult:
-    """Check and (unless `dry_run`) write one chunk of rows: updates of matched archives, then new archives."""
+            creator: bulk.Bulk | None = None, prepared: tuple[list, list] | None = None) -> ChunkResult:
+    """Check and (unless `dry_run`) write one chunk of rows: updates of matched archives, then new archives.
+
+    `prepared`: the new archives were already checked and sealed by worker processes (kehu.imports.parallel)."""
     res = ChunkResult()
     live = [r for r in rows if not r.empty]
     for r in live:
@@ -392,14 +400,15 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
         for name, kind in kinds.items():
             res.fields.setdefault(name, {"filled": 0, "overwritten": 0})[kind] += 1
     creates += [r for r in live if not (r.archive_no or job.on_existing != "reject")]
-    for r in creates:
-        r.data.setdefault("source_channel", "import")
     if creates:
         if creator is None:
             creator = bulk.Bulk(session, ctx, reason_of(job))
         creator.where = lambda no: f"文件第{no}行"
         creator.result = bulk.BulkResult()
-        creator.submit([(r.no, r.data) for r in creates], dry_run=dry_run)
+        if prepared is not None:
+            creator.submit_prepared(*prepared)
+        else:
+            creator.submit([(r.no, create_input(r)) for r in creates], dry_run=dry_run)
         result = creator.result
         if not dry_run:
             creator.audit()
@@ -433,14 +442,16 @@ def record_issues(session: Session, ctx: Ctx, job: ImportJob, issues: list[tuple
 
 
 def commit_chunk(session: Session, ctx: Ctx, *, job_id: str, first: int, rows: list[Row], next_checkpoint: int,
-                 total: int | None = None) -> ChunkResult:
+                 total: int | None = None, prepared: tuple[list, list] | None = None) -> ChunkResult:
     """Write one chunk and move the job's checkpoint in the same transaction (exactly once on resume)."""
     job = _own_job(session, ctx, job_id, for_update=True)
     if job.status in ("done", "purged"):
         raise Conflict("该导入任务已结束", code="import_finished")
     if job.checkpoint != first:
         raise Conflict("导入进度已被另一进程推进，请重新运行以从断点继续", code="checkpoint_moved")
-    res = process(session, ctx, job, rows, dry_run=False)
+    if prepared is not None and job.on_existing != "reject":
+        raise Conflict("按标识更新的导入不使用并行检查", code="parallel_upsert")
+    res = process(session, ctx, job, rows, dry_run=False, prepared=prepared)
     record_issues(session, ctx, job, res.issues, phase="commit")
     job.status = "running"
     job.checkpoint = next_checkpoint
