@@ -164,12 +164,15 @@ def main() -> None:
                                   role_code="info_manager", department_id=dept.id)
         user_id = user.id
 
+    cpu = time.process_time()
     rows, plain_s = plain_insert(kehu, csv_path, args.chunk)
+    plain_cpu = time.process_time() - cpu
     print(f"plain executemany: {rows:,} rows in {plain_s:.1f} s = {rows / plain_s:,.0f} rows/s")
 
     opener = lambda: open(csv_path, "rb")  # noqa: E731
-    if args.workers is not None:
-        os.environ["KEHU_IMPORT_WORKERS"] = str(args.workers)
+    from kehu.imports.parallel import workers_wanted
+
+    workers = workers_wanted() if args.workers is None else args.workers
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
@@ -185,16 +188,22 @@ def main() -> None:
         job, _ = service.start(s, runner.context(kehu, s, user_id), file_name=csv_path.name, open_bytes=opener,
                                file_hash=digest, basis=basis)
         job_id = job.id
-    result = runner.commit(kehu, user_id=user_id, job_id=job_id, open_bytes=opener, chunk=args.chunk)
+    cpu0 = time.process_time()
+    result = runner.commit(kehu, user_id=user_id, job_id=job_id, open_bytes=opener, chunk=args.chunk, workers=workers)
     import_s = time.perf_counter() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    main_cpu, worker_cpu = time.process_time() - cpu0, children.ru_utime + children.ru_stime
     if profiler:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False)[:20000])
     own, children = peak_rss_mib()
+    print(f"CPU: main process {main_cpu:.1f} s, workers {worker_cpu:.1f} s (plain insert: {plain_cpu:.1f} s)")
     out = {"rows": rows, "created": result["created"], "rejected": result["rejected"],
            "plain_s": round(plain_s, 2), "plain_rows_s": round(rows / plain_s), "import_s": round(import_s, 2),
            "import_rows_s": round(rows / import_s), "ratio": round(import_s / plain_s, 2),
-           "peak_rss_mib": round(own), "peak_rss_children_mib": round(children), "engine": kehu.db.dialect}
+           "peak_rss_mib": round(own), "peak_rss_children_mib": round(children), "engine": kehu.db.dialect,
+           "workers": workers, "main_cpu_s": round(main_cpu, 1), "workers_cpu_s": round(worker_cpu, 1),
+           "plain_cpu_s": round(plain_cpu, 1)}
     print(f"import: {result['created']:,} created, {result['rejected']:,} rejected in {import_s:.1f} s = "
           f"{rows / import_s:,.0f} rows/s; {import_s / plain_s:.1f}× the plain insert")
     print(f"peak RSS: {own:,.0f} MiB (this process), {children:,.0f} MiB (largest child)")
