@@ -125,8 +125,11 @@ def import_file(
             with Progress(TextColumn("导入"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                           console=console) as bar:
                 task = bar.add_task("commit", total=total)
+                from kehu.imports.parallel import workers_wanted
+
+                workers = workers_wanted() if file.stat().st_size > 2 * 2**20 else 0
                 result = runner.commit(kehu, user_id=user_id, job_id=job_id, open_bytes=open_bytes, chunk=chunk,
-                                       progress=lambda done_, _c: bar.update(task, completed=done_))
+                                       progress=lambda done_, _c: bar.update(task, completed=done_), workers=workers)
             console.print(f"完成：新建 {result['created']:,}，更新 {result['updated']:,}，"
                           f"无变化 {result['unchanged']:,}，拒绝 {result['rejected']:,}")
         with kehu.db.transaction() as s:

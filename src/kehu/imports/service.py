@@ -460,6 +460,7 @@ def commit_chunk(session: Session, ctx: Ctx, *, job_id: str, first: int, rows: l
     job.unchanged += res.unchanged
     job.rejected += res.rejected
     job.updated_at = utcnow()
+    job.expires_at = job.updated_at + KEEP  # an interrupted job stays resumable for KEEP after its last chunk
     if total is not None:
         job.total_rows = total
     return res
