@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kehu.imports import reading, runner, service
+from kehu.imports import reading, reports, runner, service
 from tests.fixtures.world import customer_data
 
 HEADER = ["客户姓名", "性别", "身份证号码", "手机号码", "邮箱", "省份", "城市", "区县", "详细地址", "职务"]
@@ -82,9 +82,9 @@ class Importer:
         from openpyxl import load_workbook
 
         with self.kehu.db.transaction() as s:
-            _name, data = service.report(s, self.ctx(s), job_id=job_id, phase=phase)
+            _name, data = reports.report(s, self.ctx(s), job_id=job_id, phase=phase)
         rows = list(load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
-        assert rows[0] == tuple(service.REPORT_HEADER)
+        assert rows[0] == tuple(reports.REPORT_HEADER)
         return {(r[0], r[1], r[2]) for r in rows[1:]}
 
 

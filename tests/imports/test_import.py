@@ -14,9 +14,9 @@ from kehu.catalog.vault import Vault
 from kehu.customers import service as customers
 from kehu.customers.models import Customer, History
 from kehu.errors import Conflict, Forbidden, ValidationFailed
-from kehu.imports import service
+from kehu.imports import reports, service
 from kehu.imports.models import ImportIssue, ImportJob
-from tests.fixtures.world import create_customer, customer_data, role_user
+from tests.fixtures.world import customer_data, role_user
 from tests.imports.conftest import BASIS, HEADER, person, write_csv
 
 
@@ -67,7 +67,7 @@ def test_commit_writes_valid_rows_and_keeps_rejects_with_original_columns(import
     assert reasons == {"批量导入 客户.csv"}
     assert bad[3].encode() not in sealed and bad[2].encode() not in sealed  # sealed
     with kehu.db.transaction() as s:
-        name, data = service.rejects(s, imp.ctx(s), job_id=job_id, fmt="csv")
+        name, data = reports.rejects(s, imp.ctx(s), job_id=job_id, fmt="csv")
     lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert lines[0] == ["原行号", "未导入原因", *HEADER]
     assert lines[1][0] == "3" and "手机号码无效" in lines[1][1] and lines[1][2:] == bad
@@ -82,7 +82,7 @@ def test_formula_payloads_are_neutralised_in_report_and_rejects(importer, kehu, 
         ["name", "gender", "id_number", "mobile", "email", "province", "city", "district", "street", "occupation"])})
     imp.commit(job_id, path)
     with kehu.db.transaction() as s:
-        _n, data = service.rejects(s, imp.ctx(s), job_id=job_id)
+        _n, data = reports.rejects(s, imp.ctx(s), job_id=job_id)
     ws = load_workbook(io.BytesIO(data)).active
     cells = [c.value for row in ws.iter_rows() for c in row]
     assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)

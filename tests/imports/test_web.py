@@ -13,7 +13,7 @@ from kehu.customers import service as customers
 from kehu.customers.models import Customer
 from kehu.web.session import SESSION_COOKIE
 from tests.fixtures.world import customer_data
-from tests.imports.conftest import HEADER, person, write_csv
+from tests.imports.conftest import person, write_csv
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -74,7 +74,7 @@ def import_file(
     from kehu.access import repository
     from kehu.cli import runtime
     from kehu.errors import Conflict, KehuError
-    from kehu.imports import reading, runner, service
+    from kehu.imports import reading, reports, runner, service
 
     kehu = runtime()
     with kehu.db.reader() as s:
@@ -135,11 +135,11 @@ def import_file(
         with kehu.db.transaction() as s:
             ctx = runner.context(kehu, s, user_id)
             if report:
-                _name, data = service.report(s, ctx, job_id=job_id, phase="check" if dry_run else "commit")
+                _name, data = reports.report(s, ctx, job_id=job_id, phase="check" if dry_run else "commit")
                 report.write_bytes(data)
                 console.print(f"报告已写入 {report}")
             if rejects:
-                _name, data = service.rejects(s, ctx, job_id=job_id, fmt="csv" if rejects.suffix == ".csv" else "xlsx")
+                _name, data = reports.rejects(s, ctx, job_id=job_id, fmt="csv" if rejects.suffix == ".csv" else "xlsx")
                 rejects.write_bytes(data)
                 rejects.chmod(0o600)
                 console.print(f"未导入的行已写入 {rejects}（可能含敏感信息，用后请删除）")

@@ -40,7 +40,6 @@ def workers_wanted() -> int:
 def install_memos() -> None:
     """Memoise the pure validator steps in this (worker) process only."""
     import email_validator
-    from stdnum.cn import ric
 
     from kehu.kit import validate as v
 
@@ -134,7 +133,6 @@ class _Kehu:
 
 def _work(principal, reason: str, indexed: list[tuple[int, dict]]) -> tuple[list, list]:
     """Check and seal one chunk: (prepared rows with their stored form, row errors)."""
-    from kehu.customers import bulk
     from kehu.db import utcnow
     from kehu.runtime import Ctx
 

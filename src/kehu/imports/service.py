@@ -19,14 +19,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kehu.access import policy
-from kehu.catalog.validation import check_all
-from kehu.catalog.vault import to_text
 from kehu.customers import bulk
-from kehu.customers import service as customers
-from kehu.customers.models import CHANNELS, Customer
+from kehu.customers.models import CHANNELS
 from kehu.db import utcnow
-from kehu.errors import Conflict, FieldError, Forbidden, KehuError, NotFound, ValidationFailed
-from kehu.imports import files, mapping, reading
+from kehu.errors import Conflict, FieldError, KehuError, NotFound, ValidationFailed
+from kehu.imports import files, mapping, reading, upsert
+from kehu.imports.upsert import reason_of
 from kehu.imports.models import ON_EXISTING, ImportIssue, ImportJob, ImportMapping
 from kehu.imports.rows import Row
 from kehu.kit.ids import new_id
@@ -34,8 +32,6 @@ from kehu.runtime import Ctx
 
 #: How long a finished job keeps its report and rejects (then purged with its key and files).
 KEEP = timedelta(days=7)
-#: Identifiers an existing archive is matched on (blind index, USCC in plain), in this order.
-MATCH_FIELDS = ("id_number", "uscc", "mobile", "email")
 Opener = Callable[[], IO[bytes]]
 
 
@@ -68,11 +64,6 @@ class Basis:
         """The declaration recorded on a job."""
         return cls(job.basis_purpose, job.basis_scope, job.basis_channel, job.basis_notice_version,
                    job.basis_sensitive_consent, job.basis_note)
-
-
-def reason_of(job: ImportJob) -> str:
-    """The change reason of every write of a job."""
-    return f"批量导入 {job.file_name}"[:500]
 
 
 def layout(job: ImportJob) -> tuple[list[str], dict[int, str]]:
@@ -249,105 +240,6 @@ def set_columns(session: Session, ctx: Ctx, *, job_id: str, columns: dict[int, s
     return job
 
 
-# --- rows against the archive -----------------------------------------------------------------
-
-def _match(session: Session, ctx: Ctx, rows: list[Row]) -> dict[int, list[tuple]]:
-    """Existing archives (id, archive_no, owner, department, importance) per row, by archive number or identifier."""
-    out: dict[int, list[tuple]] = {}
-    cols = (Customer.id, Customer.archive_no, Customer.owner_id, Customer.department_id, Customer.importance)
-    by_no = {r.archive_no for r in rows if r.archive_no}
-    found_no = {}
-    for part in _chunks(sorted(by_no), 500):
-        for hit in session.execute(select(*cols).where(Customer.archive_no.in_(part))):
-            found_no[hit[1]] = tuple(hit)
-    wanted: dict[str, dict[Any, list[int]]] = {}
-    for n, r in enumerate(rows):
-        if r.archive_no:
-            out[n] = [found_no[r.archive_no]] if r.archive_no in found_no else []
-            continue
-        for name in MATCH_FIELDS:
-            raw = r.data.get(name)
-            if raw is None:
-                continue
-            values, errors = check_all(ctx.catalog, "customer", {name: raw})
-            if errors or values.get(name) is None:
-                continue
-            spec = ctx.catalog.get("customer", name)
-            key = ctx.kehu.crypto.blind_index(spec.blind_index, to_text(values[name])) if spec.blind_index \
-                else values[name]
-            wanted.setdefault(name, {}).setdefault(key, []).append(n)
-    for name, keys in wanted.items():
-        col = Customer.uscc if name == "uscc" else getattr(Customer, f"{name}_bi")
-        for part in _chunks(sorted(keys), 500):
-            for hit in session.execute(select(col, *cols).where(col.in_(part))):
-                for n in keys[hit[0]]:
-                    if tuple(hit[1:]) not in out.setdefault(n, []):
-                        out[n].append(tuple(hit[1:]))
-    return out
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _changes(session: Session, ctx: Ctx, customer_id: str, data: dict[str, Any], on_existing: str
-             ) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the fields to send to service.update, field → "filled" / "overwritten") for one matched row."""
-    values, _errors = check_all(ctx.catalog, "customer", data)
-    customer = session.get(Customer, customer_id)
-    vault = customers.vault_of(ctx, customer)
-    send, kinds = {}, {}
-    for name, raw in data.items():
-        if name == "kind":
-            continue
-        if name not in values:  # malformed: service.update reports it
-            send[name] = raw
-            continue
-        old = vault.read(customer, ctx.catalog.get("customer", name))
-        if old is not None and on_existing == "fill":
-            continue
-        if (None if old is None else to_text(old)) != to_text(values[name]):
-            send[name] = raw
-            kinds[name] = "filled" if old is None else "overwritten"
-    return send, kinds
-
-
-def _hit_error(ctx: Ctx, hits: list[tuple], row: Row) -> FieldError | None:
-    visible = [h for h in hits if policy.in_scope(ctx.principal, owner_id=h[2], department_id=h[3], importance=h[4])]
-    if row.archive_no and not visible:
-        return FieldError(mapping.ARCHIVE_NO, "archive_not_found", f"未找到档案编号{row.archive_no}，或您无权访问")
-    if not visible:
-        return FieldError(None, "duplicate", "已存在相同标识的客户档案（不在您的权限范围内，请联系信息管理员）")  # type: ignore[arg-type]
-    if len({h[0] for h in hits}) > 1:
-        return FieldError(None, "ambiguous_match", "标识对应多个不同的客户档案：" + "、".join(sorted({h[1] for h in visible})))  # type: ignore[arg-type]
-    return None
-
-
-def _update(session: Session, ctx: Ctx, job: ImportJob, row: Row, hit: tuple, *, dry_run: bool
-            ) -> tuple[str, dict[str, str], list[FieldError]]:
-    """Apply (or in a dry run, try and undo) one row's changes; ('updated'|'unchanged'|'rejected', kinds, errors)."""
-    data = {k: v for k, v in row.data.items() if k != "contacts"}
-    send, kinds = _changes(session, ctx, hit[0], data, job.on_existing)
-    if not send:
-        return "unchanged", {}, []
-    savepoint = session.begin_nested()
-    try:
-        customers.update(session, ctx, archive_no=hit[1], data=send, reason=reason_of(job))
-        session.flush()
-    except KehuError as exc:
-        savepoint.rollback()
-        if isinstance(exc, ValidationFailed):
-            return "rejected", {}, list(exc.errors)
-        return "rejected", {}, [FieldError(exc.detail.get("field") if isinstance(exc, Conflict) else None,  # type: ignore[arg-type]
-                                           exc.code, exc.message)]
-    if dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
-    return "updated", kinds, []
-
-
 @dataclass
 class ChunkResult:
     """What one chunk did (or in a dry run, would do)."""
@@ -380,7 +272,7 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
         if r.errors:
             res.issues.append((r, list(r.errors)))
     live = [r for r in live if not r.errors]
-    matches = _match(session, ctx, [r for r in live if r.archive_no or job.on_existing != "reject"])
+    matches = upsert.match(session, ctx, [r for r in live if r.archive_no or job.on_existing != "reject"])
     matchable = [r for r in live if r.archive_no or job.on_existing != "reject"]
     creates: list[Row] = []
     for n, r in enumerate(matchable):
@@ -388,11 +280,11 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
         if not hits and not r.archive_no:
             creates.append(r)
             continue
-        error = _hit_error(ctx, hits, r)
+        error = upsert.hit_error(ctx, hits, r)
         if error:
             res.issues.append((r, [error]))
             continue
-        outcome, kinds, errors = _update(session, ctx, job, r, hits[0], dry_run=dry_run)
+        outcome, kinds, errors = upsert.update(session, ctx, job, r, hits[0], dry_run=dry_run)
         if errors:
             res.issues.append((r, errors))
             continue
@@ -594,62 +486,3 @@ def check(session: Session, ctx: Ctx, *, job_id: str, rows, chunk: int = 2000,
     ctx.audit(session, action="import.check", target_type="import_job", target_id=job.id,
               detail={k: v for k, v in plan.items() if k != "fields"})
     return plan
-
-
-# --- report and rejects files -------------------------------------------------------------
-
-REPORT_HEADER = ["行号", "列/字段", "代码", "说明", "类别"]
-
-
-def _issues(session: Session, job: ImportJob, phase: str):
-    return session.execute(select(ImportIssue).where(ImportIssue.job_id == job.id, ImportIssue.phase == phase)
-                           .order_by(ImportIssue.row_no)).scalars()
-
-
-def _label(ctx: Ctx, field: str | None) -> str:
-    if not field or field == "row":
-        return "整行"
-    base = field.split("[")[0]
-    for entity in ("customer", "contact"):
-        spec = ctx.catalog.fields.get(f"{entity}.{base}")
-        if spec is not None:
-            return spec.label if entity == "customer" else "联系人" + spec.label.removeprefix("联系人")
-    return mapping.targets(ctx.catalog).get(field, field)
-
-
-def report(session: Session, ctx: Ctx, *, job_id: str, phase: str = "check") -> tuple[str, bytes]:
-    """The row-level report (row, field, code, Chinese message; no values) as an Excel file."""
-    job = _own_job(session, ctx, job_id)
-    lines = []
-    for issue in _issues(session, job, phase):
-        for field, code, message in json.loads(issue.errors):
-            kind = "提示" if code == "likely_duplicate" else "错误"
-            lines.append([issue.row_no, _label(ctx, field), code, message, kind])
-    ctx.audit(session, action="import.report", target_type="import_job", target_id=job.id,
-              detail={"phase": phase, "lines": len(lines)})
-    name = f"导入报告-{job.id[-8:]}.xlsx"
-    return name, files.xlsx(REPORT_HEADER, lines, title="导入报告")
-
-
-def rejects(session: Session, ctx: Ctx, *, job_id: str, fmt: str = "xlsx") -> tuple[str, bytes]:
-    """The rows not imported: the original columns plus the reasons (cells unsealed only for this file)."""
-    job = _own_job(session, ctx, job_id)
-    header, _columns = layout(job)
-    dek = ctx.kehu.crypto.unwrap(job.dek, owner=files.owner(job.id))
-    count = 0
-
-    def lines():
-        nonlocal count
-        for issue in _issues(session, job, "commit"):
-            cells = json.loads(ctx.kehu.crypto.decrypt(dek, issue.cells, table="import_issues", field="commit",
-                                                       row_id=f"{job.id}:{issue.row_no}")) if issue.cells else []
-            why = "；".join(f"{_label(ctx, f)}：{m}" if f and f != "row" else m for f, _c, m in json.loads(issue.errors))
-            count += 1
-            yield [issue.row_no, why, *cells]
-
-    head = ["原行号", "未导入原因", *header]
-    data = files.csv_bytes(head, lines()) if fmt == "csv" else files.xlsx(head, lines(), title="未导入的行")
-    ctx.audit(session, action="import.rejects", target_type="import_job", target_id=job.id,
-              fields=sorted({t if "." in t else "customer.archive_no" for t in _columns.values()}),
-              detail={"rows": count, "format": fmt})
-    return f"未导入-{job.id[-8:]}.{'csv' if fmt == 'csv' else 'xlsx'}", data

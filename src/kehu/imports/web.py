@@ -17,7 +17,7 @@ from starlette.formparsers import MultiPartParser
 from kehu.access.principal import Principal
 from kehu.customers.models import CHANNELS
 from kehu.errors import KehuError
-from kehu.imports import reading, runner, service
+from kehu.imports import reading, reports, runner, service
 from kehu.imports.models import ON_EXISTING
 from kehu.web import forms
 from kehu.web.errors import HtmlRoute
@@ -203,7 +203,7 @@ def _download(name: str, data: bytes) -> Response:
 def report(call: Web, job_id: str, phase: str = "check") -> Response:
     """The row-level report as Excel."""
     phase = "commit" if phase == "commit" else "check"
-    name, data = call.run("import.report", lambda s, ctx: service.report(s, ctx, job_id=job_id, phase=phase),
+    name, data = call.run("import.report", lambda s, ctx: reports.report(s, ctx, job_id=job_id, phase=phase),
                           target=job_id)
     return _download(name, data)
 
@@ -211,7 +211,7 @@ def report(call: Web, job_id: str, phase: str = "check") -> Response:
 @router.get("/imports/{job_id}/rejects")
 def rejects(call: Web, job_id: str, fmt: str = "xlsx") -> Response:
     """The rows not imported (original columns + reasons) as Excel or CSV."""
-    name, data = call.run("import.rejects", lambda s, ctx: service.rejects(
+    name, data = call.run("import.rejects", lambda s, ctx: reports.rejects(
         s, ctx, job_id=job_id, fmt="csv" if fmt == "csv" else "xlsx"), target=job_id)
     return _download(name, data)
 
