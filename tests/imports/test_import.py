@@ -248,3 +248,16 @@ def test_uploaded_files_are_encrypted_and_purged(importer, kehu, tmp_path):
         assert s.get(ImportJob, job_id).status == "purged"
         assert s.scalar(select(func.count()).select_from(ImportIssue)) == 0
     assert not (store / f"{job_id}.enc").exists()
+
+
+def test_the_dry_run_lists_likely_duplicates_as_hints(importer, kehu, world, tmp_path):
+    with kehu.db.transaction() as s:
+        no = customers.create(s, world.ctx("info"), data=customer_data(name="王小明", city="北京市", district="朝阳区"),
+                              reason="测试").archive_no
+    path = write_csv(tmp_path / "l.csv", [person(name="王晓明"), person(name="李雷")])
+    job_id, plan = importer().run(path, dry_run=True)
+    assert (plan["create"], plan["reject"], plan["likely"]) == (2, 0, 1)
+    assert importer().issues(job_id, "check") == {(2, "整行", "likely_duplicate")}
+    with kehu.db.transaction() as s:
+        _n, data = reports.report(s, importer().ctx(s), job_id=job_id)
+    assert no in load_workbook(io.BytesIO(data)).active.cell(2, 4).value
