@@ -35,7 +35,8 @@ ids = [r["id_number"] for r in rows if r.get("id_number")] + ["11010519700101000
                                                             "990105197001010011", "110105189901010018"]
 mails = [r["email"] for r in rows if r.get("email")] + ["a..b@x.cn", "Üser@例子.中国", "x@localhost", "a@b", "A.B@QQ.COM",
                                                        "\"q r\"@example.com", "x@-bad-.com"]
-names = [r["name"] for r in rows]
+names = [r["name"] for r in rows] + ["重庆长安汽车股份有限公司", "ABC公司", "张三1号", "银行行长", "Ω测试", "长长长", "单于", "曾重",
+                                     "乐乐乐", "A-1 重庆 银行", "行长行", "朝阳朝阳区"]
 plain = ([outcome(validation.CHECKS["mobile"], m) for m in mobiles], [outcome(v.id_number, i) for i in ids],
          [outcome(v.email, e) for e in mails], [bulk.pinyin_keys(n) for n in names])
 from kehu.imports.parallel import install_memos

@@ -11,7 +11,7 @@ they can memoise pure, deterministic validator steps for themselves:
   * stdnum's birth-place table lookup depends only on the area code;
   * email-validator's domain check depends only on the domain (a plain dot-atom local part is
     accepted and kept as typed by email-validator too; anything else goes through it whole);
-  * pinyin keys per character, unless the name contains a phrase of pypinyin's dictionary.
+  * pinyin keys per word of pypinyin's own segmentation.
 Results are identical to the unmemoised functions (tests/imports/test_parallel.py compares them).
 """
 from __future__ import annotations
@@ -84,24 +84,20 @@ def install_memos() -> None:
     validation.CHECKS["mobile"] = mobile
     from kehu.customers import bulk
 
-    from pypinyin.constants import PHRASES_DICT
+    from pypinyin.seg.mmseg import seg as mmseg
 
-    longest = max(len(k) for k in PHRASES_DICT)
     plain_pinyin = bulk.pinyin_keys
-    chars: dict[str, tuple[str, str]] = {}
+    words: dict[str, tuple[str, str]] = {}
 
     def pinyin(text: str) -> tuple[str, str]:
-        # pypinyin reads a text character by character unless a phrase of its dictionary occurs in it
-        n = len(text)
-        for i in range(n - 1):
-            for j in range(i + 2, min(n, i + longest) + 1):
-                if text[i:j] in PHRASES_DICT:
-                    return plain_pinyin(text)
+        # pypinyin converts word by word after its own maximum-match segmentation: memoise per word
         full, initials = [], []
-        for c in text:
-            got = chars.get(c)
+        for word in mmseg.cut(text):
+            got = words.get(word)
             if got is None:
-                got = chars[c] = plain_pinyin(c)
+                got = words[word] = plain_pinyin(word)
+                if len(words) > 500_000:
+                    words.clear()
             full.append(got[0])
             initials.append(got[1])
         return "".join(full), "".join(initials)
