@@ -259,3 +259,20 @@ def test_archive_numbers_continue_the_single_create_sequence(kehu, world):
     numbers = [int(no[-7:]) for no in (first, *(result.archive_nos[i] for i in range(3)), last)]
     assert numbers == list(range(numbers[0], numbers[0] + 5))
     assert (result.first_no, result.last_no) == (result.archive_nos[0], result.archive_nos[2])
+
+
+def test_a_dry_run_reports_the_same_and_writes_nothing(kehu, world):
+    ctx = world.ctx("info")
+    rows = [customer_data(), customer_data(mobile="12345"), customer_data()]
+    rows[2]["email"] = rows[0]["email"]
+    with kehu.db.transaction() as s:
+        dry = bulk.create_many(s, ctx, rows, dry_run=True)
+    with kehu.db.transaction() as s:
+        real = bulk.create_many(s, ctx, rows)
+    assert [(e.row, e.field, e.code) for e in dry.errors] == [(e.row, e.field, e.code) for e in real.errors] == [
+        (1, "mobile", "mobile_invalid"), (2, "email", "duplicate_in_batch")]
+    assert dry.created == real.created == 1
+    with kehu.db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 1
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "customer.bulk_create")) == 1

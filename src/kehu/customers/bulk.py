@@ -98,6 +98,18 @@ class _Prepared:
     kids: dict[str, list[dict[str, Any]]]
     minor: bool
     keys: list[tuple[str, Any]] = field(default_factory=list)  # (field, blind digest or uscc) to dedupe on
+    contact_keys: list[tuple[str, Any]] = field(default_factory=list)  # its contacts' mobile/e-mail digests
+    sealed: "_Sealed | None" = None  # the stored form, when sealed ahead (by a worker process)
+
+
+@dataclass
+class _Sealed:
+    """The rows to insert for one new archive, values sealed; only the archive number is left to assign."""
+
+    customer: dict[str, Any]
+    history: dict[str, Any]
+    kids: list[tuple[str, dict[str, Any]]]  # (entity, row)
+    touched: list[str]
 
 
 def _columns(model: type) -> list:
@@ -170,7 +182,13 @@ class _Insert:
         session.connection().exec_driver_sql(self.sql, params)
 
 
-class _Bulk:
+class Bulk:
+    """The checks and writes of `create_many`, reusable over several batches of one session.
+
+    Rows accepted by earlier batches count for the in-batch duplicate check of later ones, also in a
+    dry run (where nothing is written). The caller audits (create_many does).
+    """
+
     def __init__(self, session: Session, ctx: Ctx, reason: str | None):
         self.session, self.ctx, self.reason = session, ctx, reason
         self.catalog, self.crypto = ctx.catalog, ctx.kehu.crypto
@@ -182,8 +200,35 @@ class _Bulk:
         self.touched: set[str] = set()
         models = (Customer, History, *(m for m, _a in CHILDREN.values()))
         self.templates = {m: _template(m) for m in models}
-        self.inserts = {m: _Insert(session, m) for m in models}
+        self.models = models
+        self._inserts: dict[type, _Insert] = {}
         self.pinyin: dict[str, tuple[str, str]] = {}  # this call only: no plaintext outlives the call
+        self.where = lambda row: f"本批第{row + 1}条记录"  # how a message names an earlier row
+
+    def submit(self, indexed: list[tuple[int, Any]], *, dry_run: bool = False) -> None:
+        """Check (and unless `dry_run`, write) one batch of (index, input row); results go to `self.result`."""
+        prepared = [p for p in (self.prepare(i, row) for i, row in indexed) if p is not None]
+        accepted = self.dedupe(prepared)
+        if dry_run:
+            for p in accepted:
+                self.result.archive_nos[p.row] = ""
+            self.result.created += len(accepted)
+        else:
+            self.write(accepted)
+
+    def submit_prepared(self, prepared: list[_Prepared], errors: list[RowError]) -> None:
+        """Write rows checked and sealed elsewhere (worker processes): duplicate check against the store and
+        the earlier rows here, archive numbers, INSERTs. `errors` are the rows refused by those checks."""
+        self.result.errors += errors
+        self.write(self.dedupe(prepared))
+
+    def audit(self) -> None:
+        """One audit entry for everything written by this object: field keys, counts, first/last number."""
+        res = self.result
+        self.ctx.audit(self.session, action="customer.bulk_create", target_type="customer",
+                       fields=sorted(self.touched), reason=self.reason,
+                       detail={"count": res.created, "rejected": res.rejected, "first_no": res.first_no,
+                               "last_no": res.last_no})
 
     def fail(self, row: int, errors: list[FieldError]) -> None:
         self.result.errors += [RowError(row, e.field, e.code, e.message) for e in errors]
@@ -246,6 +291,11 @@ class _Bulk:
                     p.keys.append((name, active))
                 else:
                     p.keys.append((name, value))
+        for item in kids.get("contact", ()):
+            for name in ("mobile", "email"):
+                if item.get(name) is not None:
+                    spec = self.catalog.get("contact", name)
+                    p.contact_keys.append((name, self.crypto.blind_indexes(spec.blind_index, to_text(item[name]))[0]))
         return p
 
     def owner(self, user_id: str):
@@ -297,7 +347,7 @@ class _Bulk:
                 label = self.catalog.get("customer", name).label
                 if (name, key) in self.seen:
                     error = FieldError(name, "duplicate_in_batch",
-                                       f"与本批第{self.seen[(name, key)] + 1}条记录的{label}相同")
+                                       f"与{self.where(self.seen[(name, key)])}的{label}相同")
                 elif hits := found.get((name, key)):
                     visible = [h for h in hits if policy.in_scope(self.ctx.principal, owner_id=h[2],
                                                                   department_id=h[3], importance=h[4])]
@@ -311,55 +361,62 @@ class _Bulk:
             accepted.append(p)
             for name, key in p.keys:
                 self.seen[(name, key)] = p.row
-            for item in p.kids.get("contact", ()):
-                for name in ("mobile", "email"):
-                    if item.get(name) is not None:
-                        spec = self.catalog.get("contact", name)
-                        self.seen.setdefault((name, self.crypto.blind_index(spec.blind_index, to_text(item[name]))),
-                                             p.row)
+            for name_key in p.contact_keys:
+                self.seen.setdefault(name_key, p.row)
         return accepted
 
     # writing -------------------------------------------------------------------------------
+    def seal(self, p: _Prepared, *, now, user_id: str | None) -> _Sealed:
+        """The stored form of one checked row: data key, sealed values, blind indexes, pinyin, history row."""
+        catalog = self.catalog
+        cid = new_id()
+        vault = Vault.new(self.crypto, customer_id=cid)
+        rec = _Rec("customers", id=cid, created_at=now, updated_at=now, created_by=user_id, version=1,
+                   dek=vault.wrapped, archive_no=None)
+        for name, value in p.values.items():
+            vault.write(rec, catalog.get("customer", name), value)
+        name = p.values["name"]
+        if name not in self.pinyin:
+            self.pinyin[name] = pinyin_keys(name)
+        rec.name_pinyin, rec.name_initials = self.pinyin[name]
+        touched = [f"customer.{k}" for k, v in p.values.items() if v is not None]
+        kids = []
+        for entity, items in p.kids.items():
+            model, _attr = CHILDREN[entity]
+            for item in items:
+                kid = _Rec(model.__tablename__, id=new_id(), customer_id=cid)
+                for name, value in item.items():
+                    vault.write(kid, catalog.get(entity, name), value)
+                kids.append((entity, self.row(model, kid)))
+                touched += [f"{entity}.{name}" for name, value in item.items() if value is not None]
+        return _Sealed(self.row(Customer, rec), creation_row(customer_id=cid, reason=self.reason, changed_by=user_id,
+                                                              changed_at=now), kids, touched)
+
     def write(self, accepted: list[_Prepared]) -> None:
         if not accepted:
             return
-        ctx, catalog, reason = self.ctx, self.catalog, self.reason
-        user_id = ctx.principal.user_id
         now = utcnow()
+        user_id = self.ctx.principal.user_id
         first = allocate_numbers(self.session, now.year, len(accepted))
         customers, history = [], []
         kids: dict[type, list[dict[str, Any]]] = {}
         for n, p in enumerate(accepted):
-            cid = new_id()
-            vault = Vault.new(self.crypto, customer_id=cid)
+            sealed = p.sealed or self.seal(p, now=now, user_id=user_id)
             archive_no = f"KH{now.year}{first + n:07d}"
-            rec = _Rec("customers", id=cid, created_at=now, updated_at=now, created_by=user_id, version=1,
-                       dek=vault.wrapped, archive_no=archive_no)
-            for name, value in p.values.items():
-                vault.write(rec, catalog.get("customer", name), value)
-            name = p.values["name"]
-            if name not in self.pinyin:
-                self.pinyin[name] = pinyin_keys(name)
-            rec.name_pinyin, rec.name_initials = self.pinyin[name]
-            customers.append(self.row(Customer, rec))
-            history.append(creation_row(customer_id=cid, reason=reason, changed_by=user_id, changed_at=now))
-            touched = [f"customer.{k}" for k, v in p.values.items() if v is not None]
-            for entity, items in p.kids.items():
-                model, _attr = CHILDREN[entity]
-                table = model.__tablename__
-                for item in items:
-                    kid = _Rec(table, id=new_id(), customer_id=cid)
-                    for name, value in item.items():
-                        vault.write(kid, catalog.get(entity, name), value)
-                    kids.setdefault(model, []).append(self.row(model, kid))
-                    touched += [f"{entity}.{name}" for name, value in item.items() if value is not None]
-            self.touched.update(touched)
+            sealed.customer["archive_no"] = archive_no
+            customers.append(sealed.customer)
+            history.append(sealed.history)
+            for entity, row in sealed.kids:
+                kids.setdefault(CHILDREN[entity][0], []).append(row)
+            self.touched.update(sealed.touched)
             self.result.archive_nos[p.row] = archive_no
         self.session.flush()
-        self.inserts[Customer](self.session, customers)
+        if not self._inserts:
+            self._inserts = {m: _Insert(self.session, m) for m in self.models}
+        self._inserts[Customer](self.session, customers)
         for model, rows in kids.items():
-            self.inserts[model](self.session, rows)
-        self.inserts[History](self.session, history)
+            self._inserts[model](self.session, rows)
+        self._inserts[History](self.session, history)
         res = self.result
         res.created += len(accepted)
         res.first_no = res.first_no or f"KH{now.year}{first:07d}"
@@ -374,23 +431,20 @@ class _Bulk:
 
 
 def create_many(session: Session, ctx: Ctx, rows: Iterable[dict[str, Any]], *, reason: str | None = None,
-                batch_size: int = 1000) -> BulkResult:
+                batch_size: int = 1000, dry_run: bool = False) -> BulkResult:
     """Create many archives as `service.create` would, one audit entry for the call; bad rows are reported.
 
     `rows` are input rows as in the API body (customer fields plus optional `contacts`, `addresses`,
-    `anniversaries`, `relations` lists). Never commits.
+    `anniversaries`, `relations` lists). `dry_run`: every check, nothing written, nothing audited.
+    Never commits.
     """
     if not ctx.principal.sees_customers:
         raise Forbidden()
-    bulk = _Bulk(session, ctx, reason)
+    bulk = Bulk(session, ctx, reason)
     submitted = 0
     for chunk in _batched(enumerate(rows), max(1, batch_size)):
         submitted += len(chunk)
-        prepared = [p for p in (bulk.prepare(i, row) for i, row in chunk) if p is not None]
-        bulk.write(bulk.dedupe(prepared))
-    res = bulk.result
-    if submitted:
-        ctx.audit(session, action="customer.bulk_create", target_type="customer", fields=sorted(bulk.touched),
-                  reason=reason, detail={"count": res.created, "rejected": res.rejected, "first_no": res.first_no,
-                                         "last_no": res.last_no})
-    return res
+        bulk.submit(chunk, dry_run=dry_run)
+    if submitted and not dry_run:
+        bulk.audit()
+    return bulk.result

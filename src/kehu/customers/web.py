@@ -16,7 +16,7 @@ from kehu.access import policy
 from kehu.access.principal import Principal
 from kehu.access.web import assignable
 from kehu.catalog.registry import Catalog
-from kehu.customers import children, service
+from kehu.customers import children, likely, service
 from kehu.customers import repository as repo
 from kehu.errors import Conflict, Forbidden, KehuError, NotFound, ValidationFailed
 from kehu.runtime import Ctx
@@ -130,6 +130,15 @@ def new_form(call: Web, kind: str = "individual") -> Response:
     refs = call.run("customer.create", go)
     kinds = dict(call.catalog.get("customer", "kind").choices)
     return _customer_form(call, kind=kind if kind in kinds else next(iter(kinds)), refs=refs)
+
+
+@router.get("/customers/likely")
+def likely_duplicates(call: Web, name: Text = None, mobile: Text = None, city: Text = None, district: Text = None,
+                      street: Annotated[Optional[str], Query(max_length=200)] = None) -> Response:
+    """HTMX panel of the create form: archives in scope that may be the same customer (kehu.customers.likely)."""
+    data = {"name": name, "mobile": mobile, "city": city, "district": district, "street": street}
+    found = call.run("customer.likely_duplicates", lambda s, ctx: likely.find(s, ctx, data=data))
+    return call.page("customers/_likely.html", found=found)
 
 
 @router.get("/customers/{no}")

@@ -1,0 +1,165 @@
+"""The import job runner: owns the transactions of a job (the services never commit).
+
+Commit: the file is streamed; every chunk of rows is written in ONE transaction together with the
+job's checkpoint (rows handled so far), so a run killed at any point (kill -9, power loss) leaves
+whole chunks only, and the next run — found by the file's content hash — continues after the last
+committed chunk: every row is imported exactly once. The importer's principal is resolved again for
+every chunk, so a right revoked during a long import stops it at the next chunk.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from kehu.access import service as access
+from kehu.access.models import User
+from kehu.errors import Forbidden, KehuError
+from kehu.imports import files, reading, service
+from kehu.imports.models import ImportJob
+from kehu.imports.rows import Row, Stream
+from kehu.runtime import Ctx, Kehu
+
+Opener = Callable[[], IO[bytes]]
+CHUNK = 2000
+
+
+def context(kehu: Kehu, session, user_id: str) -> Ctx:
+    """The service context of a user, resolved now (as a request would be)."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise Forbidden("导入人账户不存在或已停用", code="user_inactive")
+    epoch = kehu.epoch(session)
+    return Ctx(kehu=kehu, principal=access.build_principal(session, user), catalog=kehu.catalog(session, epoch),
+               epoch=epoch)
+
+
+def opener(kehu: Kehu, job: ImportJob, path: Path | None = None) -> Opener:
+    """How to read a job's file: the encrypted upload, or the file given on the command line."""
+    if job.stored_path:
+        dek = kehu.crypto.unwrap(job.dek, owner=files.owner(job.id))
+        job_id, stored = job.id, Path(job.stored_path)
+        return lambda: files.open_sealed(dek, job_id, stored)
+    if path is None:
+        raise KehuError("导入文件不可用，请重新上传", code="file_missing", status=409)
+    return lambda: open(path, "rb")
+
+
+def stream(job: ImportJob, open_bytes: Opener) -> Stream:
+    """The row stream of a job's file, with the job's header and mapping."""
+    header, columns = service.layout(job)
+    return Stream(header, columns, strict_width=job.file_kind == "csv")
+
+
+def source(job: ImportJob, open_bytes: Opener):
+    """(row number, cells) of the data rows of a job's file."""
+    return reading.data_rows(open_bytes, kind=job.file_kind, encoding=job.encoding, header_row=job.header_row)
+
+
+def check(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None = None, path: Path | None = None,
+          progress: Callable[[int], None] | None = None) -> dict:
+    """Run the dry run of a job in one transaction; the plan."""
+    with kehu.db.transaction() as s:
+        ctx = context(kehu, s, user_id)
+        job = service.get(s, ctx, job_id=job_id)
+        open_bytes = open_bytes or opener(kehu, job, path)
+        rows = stream(job, open_bytes).rows(source(job, open_bytes))
+        return service.check(s, ctx, job_id=job_id, rows=rows, progress=progress)
+
+
+def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None = None, path: Path | None = None,
+           chunk: int = CHUNK, progress: Callable[[int, int], None] | None = None, workers: int = 0) -> dict:
+    """Import (or resume) a job chunk by chunk; `progress(done, created)` after every committed chunk.
+
+    `workers` > 0: new archives are checked and sealed in that many processes (kehu.imports.parallel)
+    while this process writes; only for jobs that do not update existing archives. Returns the job's
+    summary (service.summary)."""
+    with kehu.db.reader() as s:
+        ctx = context(kehu, s, user_id)
+        job = service.get(s, ctx, job_id=job_id)
+        if job.status == "done":
+            return service.summary(job)
+        open_bytes = open_bytes or opener(kehu, job, path)
+        start = job.checkpoint
+        rows = stream(job, open_bytes)
+        src = source(job, open_bytes)
+        pool = None
+        if workers > 0 and job.on_existing == "reject":
+            from kehu.imports.parallel import Workers
+
+            pool = Workers(kehu, ctx.catalog, s, workers)
+            principal, epoch, reason = ctx.principal, ctx.epoch, service.reason_of(job)
+    if pool is not None:
+        try:
+            return _commit_parallel(kehu, user_id, job_id, pool, rows, src, start, chunk, progress,
+                                    principal, epoch, reason)
+        finally:
+            pool.close()
+    first = start
+    batch: list[Row] = []
+
+    def flush() -> None:
+        nonlocal first, batch
+        with kehu.db.transaction() as s:
+            ctx = context(kehu, s, user_id)
+            res = service.commit_chunk(s, ctx, job_id=job_id, first=first, rows=batch,
+                                       next_checkpoint=first + len(batch))
+        first += len(batch)
+        batch = []
+        if progress:
+            progress(first, res.created)
+
+    try:
+        for row in rows.rows(src, skip=start):
+            batch.append(row)
+            if len(batch) >= chunk:
+                flush()
+        if batch:
+            flush()
+        with kehu.db.transaction() as s:
+            return service.summary(service.finish(s, context(kehu, s, user_id), job_id=job_id, total=rows.count))
+    except KehuError as exc:
+        with kehu.db.transaction() as s:
+            service.mark_failed(s, context(kehu, s, user_id), job_id=job_id, error=f"{exc.code}: {exc.message}")
+        raise
+
+
+def _commit_parallel(kehu: Kehu, user_id: str, job_id: str, pool, rows: Stream, src, start: int, chunk: int,
+                     progress, principal, epoch: int, reason: str) -> dict:
+    """The commit loop with checks and sealing in worker processes; chunks are written in file order."""
+    from kehu.errors import Conflict
+
+    def write(tag, result) -> None:
+        first, batch = tag
+        with kehu.db.transaction() as s:
+            ctx = context(kehu, s, user_id)
+            if ctx.epoch != epoch:  # rights or catalogue changed since the workers' snapshot
+                raise Conflict("权限或字段分类已变更，请重新运行以按新的权限继续导入", code="rights_changed")
+            res = service.commit_chunk(s, ctx, job_id=job_id, first=first, rows=batch,
+                                       next_checkpoint=first + len(batch), prepared=result)
+        if progress:
+            progress(first + len(batch), res.created)
+
+    def send(first: int, batch: list[Row]) -> None:
+        creates = [(r.no, service.create_input(r)) for r in batch if not r.empty and not r.errors and not r.archive_no]
+        pool.submit((first, batch), principal, reason, creates)
+        while pool.full():
+            write(*pool.take())
+
+    try:
+        first, batch = start, []
+        for row in rows.rows(src, skip=start):
+            batch.append(row)
+            if len(batch) >= chunk:
+                send(first, batch)
+                first, batch = first + len(batch), []
+        if batch:
+            send(first, batch)
+        while pool.window:
+            write(*pool.take())
+        with kehu.db.transaction() as s:
+            return service.summary(service.finish(s, context(kehu, s, user_id), job_id=job_id, total=rows.count))
+    except KehuError as exc:
+        with kehu.db.transaction() as s:
+            service.mark_failed(s, context(kehu, s, user_id), job_id=job_id, error=f"{exc.code}: {exc.message}")
+        raise
