@@ -152,8 +152,9 @@ def to_xlsx(report: dict) -> bytes:
     ws = wb.active
     ws.title = "概要"
     chain = report["chain"] or {}
-    _sheet(ws, ["项目", "内容"], [
-        ["期间起", report["since"]], ["期间止", report["until"]], ["生成时间", report["generated_at"]],
+    _sheet(ws, ["项目", "内容（北京时间）"], [
+        ["期间起", _local(report["since"])], ["期间止", _local(report["until"])],
+        ["生成时间", _local(report["generated_at"])],
         ["审计链", "完整" if chain.get("ok") else f"异常：{chain.get('problem')}"],
         ["已校验记录", chain.get("checked")], ["未关闭报警", len(report["alerts"]["open"])],
         ["长期未用账户", len(report["dormant"])]])
@@ -166,10 +167,10 @@ def to_xlsx(report: dict) -> bytes:
            [[i["username"], i["reveals"], i["reads"], i["customers"],
              "、".join(f"{f['label']}×{f['count']}" for f in i["fields"])] for i in report["level1_access"]])
     _sheet(wb.create_sheet("长期未用账户"), ["用户", "姓名", "角色", "最后活动", "创建时间"],
-           [[d["username"], d["display_name"], d["role"], d["last_activity"] or "从未", d["created_at"]]
+           [[d["username"], d["display_name"], d["role"], _local(d["last_activity"]) or "从未", _local(d["created_at"])]
             for d in report["dormant"]])
     _sheet(wb.create_sheet("分类分级变更"), ["序号", "时间", "操作人", "字段", "原因"],
-           [[c["seq"], c["ts"], c["by"], c["target"], c["reason"]] for c in report["catalog_changes"]["changes"]])
+           [[c["seq"], _local(c["ts"]), c["by"], c["target"], c["reason"]] for c in report["catalog_changes"]["changes"]])
     logins = report["logins"]
     _sheet(wb.create_sheet("登录失败与锁定"), ["用户", "登录失败次数", "锁定次数", "当前锁定"],
            [[n, next((f["count"] for f in logins["failed"] if f["username"] == n), 0),
@@ -177,13 +178,20 @@ def to_xlsx(report: dict) -> bytes:
              "是" if n in logins["locked_now"] else ""]
             for n in sorted({f["username"] for f in logins["failed"] + logins["lockouts"]} | set(logins["locked_now"]))])
     _sheet(wb.create_sheet("未关闭报警"), ["规则", "用户", "次数", "状态", "时段起"],
-           [[a["name"], a["user"], a["count"], a["status"], a["window_start"]] for a in report["alerts"]["open"]])
+           [[a["name"], a["user"], a["count"], a["status"], _local(a["window_start"])] for a in report["alerts"]["open"]])
     for sheet in wb.worksheets:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _local(iso: str | None) -> str | None:
+    """An ISO UTC time as Beijing time for the workbook (北京时间)."""
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso).astimezone(timezone(timedelta(hours=R.TZ_HOURS))).strftime("%Y-%m-%d %H:%M")
 
 
 def _sheet(ws, header: list, rows: list[list]) -> None:
