@@ -62,17 +62,17 @@ def _level1(session: Session, ctx: Ctx, period) -> list[dict]:
     """Per user: reveals of level-1 fields in plain text and reads that touched level-1 fields (masked)."""
     l1 = R.level1_fields(ctx.catalog)
     rows = session.execute(
-        select(LOG.actor_id, func.max(LOG.actor_name), LOG.action.like("%.reveal"), LOG.fields, func.count(),
+        select(LOG.actor_id, func.max(LOG.actor_name), LOG.action, LOG.fields, func.count(),
                func.count(LOG.customer_no.distinct()))
         .where(*period, LOG.outcome == "ok", LOG.actor_id.is_not(None), l1)
-        .group_by(LOG.actor_id, LOG.action.like("%.reveal"), LOG.fields)).all()
+        .group_by(LOG.actor_id, LOG.action, LOG.fields)).all()
     keys = set(R.level1_keys(ctx.catalog))
     per: dict[str, dict] = {}
-    for uid, name, reveal, fields, n, customers in rows:
+    for uid, name, action, fields, n, customers in rows:
         item = per.setdefault(uid, {"user_id": uid, "username": name, "reveals": 0, "reads": 0,
                                     "customers": 0, "fields": Counter()})
-        item["reveals" if reveal else "reads"] += n
-        item["customers"] = max(item["customers"], customers)  # a lower bound across field combinations
+        item["reveals" if action.endswith(".reveal") else "reads"] += n
+        item["customers"] = max(item["customers"], customers)  # a lower bound across actions and field sets
         for key in (fields or "").split(","):
             if key in keys:
                 item["fields"][key] += n
