@@ -28,7 +28,12 @@ MAX_DAYS = 366
 def build(session: Session, ctx: Ctx, *, since: datetime, until: datetime, verify: bool = True) -> dict:
     """The security check report for [since, until) (UTC datetimes)."""
     require_capability(ctx.principal, "read_audit")
-    if until <= since or until - since > timedelta(days=MAX_DAYS):
+    try:
+        since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+        bad = until <= since or until - since > timedelta(days=MAX_DAYS) or until.year > 9000
+    except (OverflowError, ValueError):
+        bad = True
+    if bad:
         raise ValidationFailed([FieldError("until", "invalid_range", "截止时间须晚于起始时间，且期间不超过一年")])
     period = (LOG.ts >= since, LOG.ts < until)
     out = {"since": since.isoformat(), "until": until.isoformat(),

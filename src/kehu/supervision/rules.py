@@ -7,6 +7,7 @@ windowed counts run in SQL on both engines (`scan.py`). Windows are fixed period
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -97,9 +98,7 @@ def _hours_errors(p: dict) -> list[FieldError]:
     errors = []
     for key in ("start", "end"):
         text = str(p.get(key, ""))
-        ok = len(text) == 5 and text[2] == ":" and text[:2].isdigit() and text[3:].isdigit() \
-            and int(text[:2]) < 24 and int(text[3:]) < 60
-        if not ok:
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", text):
             errors.append(FieldError(key, "invalid_time", "时间格式应为 HH:MM，如 08:30"))
     if not errors and p["start"] >= p["end"]:
         errors.append(FieldError("end", "invalid_range", "下班时间须晚于上班时间"))

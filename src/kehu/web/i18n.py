@@ -372,6 +372,15 @@ ZH_CN: dict[str, str] = {
     "security.locked_now": "当前锁定的账户",
     "security.alerts": "本期报警",
     "security.none": "无。",
+    "action.alarm.list": "查看报警列表",
+    "action.alarm.read": "查看报警",
+    "action.alarm.acknowledge": "确认报警",
+    "action.alarm.close": "关闭报警",
+    "action.alarm.rules": "查看报警规则",
+    "action.alarm.rule.update": "修改报警规则",
+    "action.alarm.scan": "执行报警检查",
+    "action.admin.user.lock": "锁定账户",
+    "action.supervision.report": "生成安全检查报告",
     #
     # ---- ops ----
     #
