@@ -168,7 +168,7 @@ def to_xlsx(report: dict) -> bytes:
            [[g["name"], g["code"], g["scope"], "、".join(g["capabilities"])]
             + [",".join(map(str, g["grants"].get(a, []))) for a in ACTIONS]
             + [g["user_count"], "、".join(u["username"] for u in g["users"])] for g in report["grants"]])
-    _sheet(wb.create_sheet("一级信息访问"), ["用户", "明文查看次数", "读取次数（掩码）", "客户数", "字段"],
+    _sheet(wb.create_sheet("一级信息访问"), ["用户", "明文查看次数", "其他访问次数（掩码读取、填写、修改）", "客户数", "字段"],
            [[i["username"], i["reveals"], i["reads"], i["customers"],
              "、".join(f"{f['label']}×{f['count']}" for f in i["fields"])] for i in report["level1_access"]])
     _sheet(wb.create_sheet("长期未用账户"), ["用户", "姓名", "角色", "最后活动", "创建时间"],

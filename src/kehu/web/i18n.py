@@ -361,7 +361,7 @@ ZH_CN: dict[str, str] = {
     "security.users": "用户",
     "security.level1": "一级信息访问",
     "security.reveals": "明文查看次数",
-    "security.reads": "读取次数（掩码显示）",
+    "security.reads": "其他访问次数（掩码读取、填写、修改）",
     "security.fields": "涉及字段",
     "security.dormant": "长期未用账户",
     "security.never": "从未使用",
