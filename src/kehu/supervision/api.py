@@ -115,7 +115,8 @@ def security_report_xlsx(call: Api, since: datetime, until: datetime) -> Respons
     """The same report as an Excel workbook."""
     data = call.run("supervision.report", lambda s, ctx: report.to_xlsx(
         report.build(s, ctx, since=_utc(since), until=_utc(until))))
-    return Response(data, media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="security-report.xlsx"'})
+    return Response(data, media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="security-report.xlsx"'})
 
 
 def _utc(moment: datetime) -> datetime:

@@ -18,7 +18,8 @@ def register(main: typer.Typer) -> None:
 
 @app.command("scan")
 def scan(start: int = typer.Option(None, "--from", help="re-scan the entries after this seq (default: checkpoint)"),
-         lock: bool = typer.Option(True, help="lock accounts where a rule says so (--no-lock when re-scanning)")) -> None:
+         lock: bool = typer.Option(True, help="lock accounts where a rule says so (--no-lock when re-scanning)"),
+         ) -> None:
     """Evaluate the alarm rules over the audit entries not yet scanned (idempotent)."""
     from kehu.cli import runtime
     from kehu.supervision.scan import scan as run

@@ -172,18 +172,20 @@ def to_xlsx(report: dict) -> bytes:
            [[i["username"], i["reveals"], i["reads"], i["customers"],
              "、".join(f"{f['label']}×{f['count']}" for f in i["fields"])] for i in report["level1_access"]])
     _sheet(wb.create_sheet("长期未用账户"), ["用户", "姓名", "角色", "最后活动", "创建时间"],
-           [[d["username"], d["display_name"], d["role"], _local(d["last_activity"]) or "从未", _local(d["created_at"])]
-            for d in report["dormant"]])
+           [[d["username"], d["display_name"], d["role"], _local(d["last_activity"]) or "从未",
+             _local(d["created_at"])] for d in report["dormant"]])
     _sheet(wb.create_sheet("分类分级变更"), ["序号", "时间", "操作人", "字段", "原因"],
-           [[c["seq"], _local(c["ts"]), c["by"], c["target"], c["reason"]] for c in report["catalog_changes"]["changes"]])
+           [[c["seq"], _local(c["ts"]), c["by"], c["target"], c["reason"]]
+            for c in report["catalog_changes"]["changes"]])
     logins = report["logins"]
+    failed = {f["username"]: f["count"] for f in logins["failed"]}
+    locks = {f["username"]: f["count"] for f in logins["lockouts"]}
     _sheet(wb.create_sheet("登录失败与锁定"), ["用户", "登录失败次数", "锁定次数", "当前锁定"],
-           [[n, next((f["count"] for f in logins["failed"] if f["username"] == n), 0),
-             next((f["count"] for f in logins["lockouts"] if f["username"] == n), 0),
-             "是" if n in logins["locked_now"] else ""]
-            for n in sorted({f["username"] for f in logins["failed"] + logins["lockouts"]} | set(logins["locked_now"]))])
+           [[n, failed.get(n, 0), locks.get(n, 0), "是" if n in logins["locked_now"] else ""]
+            for n in sorted(set(failed) | set(locks) | set(logins["locked_now"]))])
     _sheet(wb.create_sheet("未关闭报警"), ["规则", "用户", "次数", "状态", "时段起"],
-           [[a["name"], a["user"], a["count"], a["status"], _local(a["window_start"])] for a in report["alerts"]["open"]])
+           [[a["name"], a["user"], a["count"], a["status"], _local(a["window_start"])]
+            for a in report["alerts"]["open"]])
     for sheet in wb.worksheets:
         for cell in sheet[1]:
             cell.font = Font(bold=True)

@@ -181,7 +181,7 @@ def condition(rule: Rule, catalog: Catalog, dialect: str):
 
 
 def listed_records(dialect: str, lo: int, hi: int):
-    """(seq, ts, actor_id, actor_name, customer_no) for each record shown in a list (detail.records)."""
+    """(seq, ts, actor_id, actor_name, subject, customer_no) per record shown in a list (detail.records)."""
     log = AuditEntry.__table__
     if dialect == "sqlite":
         items = func.json_each(log.c.detail, "$.records").table_valued("value").alias("j")
@@ -189,7 +189,8 @@ def listed_records(dialect: str, lo: int, hi: int):
         doc = cast(log.c.detail, JSONB)["records"]
         safe = case((func.jsonb_typeof(doc) == "array", doc), else_=cast(literal("[]"), JSONB))
         items = func.jsonb_array_elements_text(safe).table_valued("value").alias("j")
-    return (select(log.c.seq, log.c.ts, log.c.actor_id, log.c.actor_name, items.c.value.label("customer_no"))
+    return (select(log.c.seq, log.c.ts, log.c.actor_id, log.c.actor_name, log.c.actor_id.label("subject"),
+                   items.c.value.label("customer_no"))
             .select_from(log).join(items, literal(True))
             .where(log.c.seq > lo, log.c.seq <= hi, log.c.outcome == "ok", log.c.actor_id.is_not(None),
                    log.c.action.like("%.list"), log.c.detail.like('%"records": [%')))

@@ -118,41 +118,63 @@ def window_of(bucket: int, minutes: int) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=minutes)
 
 
-def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_ts: datetime,
-              dialect: str) -> list[Hit]:
-    minutes = rule.window_minutes
-    since = window_of(int((first_ts.timestamp() + R.TZ_HOURS * 3600) // (minutes * 60)), minutes)[0]
+def _source(rule: R.Rule, catalog, dialect: str, lo: int, hi: int, *extra):
+    """The entries (seq in lo+1 … hi) a windowed rule counts: seq, ts, actor_id, actor_name, subject[, customer]."""
     c = LOG.c
     if rule.code == "records_viewed":
-        lo = session.execute(select(func.min(c.seq)).where(c.ts >= since)).scalar() or 0
-        direct = select(c.seq, c.ts, c.actor_id, c.actor_name, c.customer_no, c.actor_id.label("subject")) \
-            .where(R.condition(rule, catalog, dialect), c.seq >= lo, c.seq <= hi)
-        listed = R.listed_records(dialect, lo - 1, hi).add_columns(LOG.c.actor_id.label("subject"))
-        src = union_all(direct, listed).subquery("src")
-        counted = func.count(src.c.customer_no.distinct())
-    else:
-        src = select(c.seq, c.ts, c.actor_id, c.actor_name, R.subject().label("subject")) \
-            .where(R.condition(rule, catalog, dialect), c.ts >= since, c.seq <= hi).subquery("src")
-        counted = func.count()
-    bucket = R.bucket(src.c.ts, minutes, dialect).label("bucket")
-    rows = session.execute(
-        select(src.c.subject, func.max(src.c.actor_id), func.max(src.c.actor_name), bucket, counted,
-               func.min(src.c.seq), func.max(src.c.seq))
-        .group_by(src.c.subject, bucket)
-        .having(counted > rule.limit, func.max(src.c.seq) > ck)).all()
-    return [Hit(rule.code, subj, uid, name, b, n, lo_seq, hi_seq, *window_of(b, minutes))
-            for subj, uid, name, b, n, lo_seq, hi_seq in rows]
+        direct = select(c.seq, c.ts, c.actor_id, c.actor_name, c.actor_id.label("subject"), c.customer_no) \
+            .where(R.condition(rule, catalog, dialect), c.seq > lo, c.seq <= hi, *extra)
+        return union_all(direct, R.listed_records(dialect, lo, hi).where(*extra))
+    return select(c.seq, c.ts, c.actor_id, c.actor_name, R.subject().label("subject")) \
+        .where(R.condition(rule, catalog, dialect), c.seq > lo, c.seq <= hi, *extra)
+
+
+def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_ts: datetime,
+              dialect: str) -> list[Hit]:
+    """Counts per subject and window, only for subjects with new entries (read through the actor index)."""
+    new = _source(rule, catalog, dialect, ck, hi).subquery("new")
+    subjects = session.execute(select(new.c.subject).distinct()).scalars().all()
+    if not subjects:
+        return []
+    minutes = rule.window_minutes
+    since = window_of(int((first_ts.timestamp() + R.TZ_HOURS * 3600) // (minutes * 60)), minutes)[0]
+    lo = (session.execute(select(func.min(LOG.c.seq)).where(LOG.c.ts >= since)).scalar() or 1) - 1
+    users = [x for x in subjects if not x.startswith("ip:")]
+    groups = [(LOG.c.actor_id.in_(users[i:i + 500]),) for i in range(0, len(users), 500)]
+    addresses = [x for x in subjects if x.startswith("ip:")]
+    if addresses:
+        groups.append((LOG.c.actor_id.is_(None), R.subject().in_(addresses)))
+    hits = []
+    for extra in groups:
+        src = _source(rule, catalog, dialect, lo, hi, *extra).subquery("src")
+        counted = func.count(src.c.customer_no.distinct()) if rule.code == "records_viewed" else func.count()
+        bucket = R.bucket(src.c.ts, minutes, dialect).label("bucket")
+        rows = session.execute(
+            select(src.c.subject, func.max(src.c.actor_id), func.max(src.c.actor_name), bucket, counted,
+                   func.min(src.c.seq), func.max(src.c.seq))
+            .group_by(src.c.subject, bucket)
+            .having(counted > rule.limit, func.max(src.c.seq) > ck)).all()
+        hits += [Hit(rule.code, subj, uid, name, b, n, lo_seq, hi_seq, *window_of(b, minutes))
+                 for subj, uid, name, b, n, lo_seq, hi_seq in rows]
+    return hits
 
 
 def _dormant(session: Session, rule: R.Rule, ck: int, hi: int, dialect: str) -> list[Hit]:
-    """Entries by a user whose previous successful activity (or account creation) is `limit` days back."""
+    """Entries by a user whose previous successful activity (or account creation) is `limit` days back.
+
+    The previous entry comes from the batch itself (LAG); only a user's first entry of the batch
+    looks further back, through the actor index.
+    """
     c, prev_log = LOG.c, LOG.alias("prev")
-    previous = select(prev_log.c.ts).where(prev_log.c.actor_id == c.actor_id, prev_log.c.outcome == "ok",
-                                           prev_log.c.seq < c.seq) \
+    batch = select(c.seq, c.ts, c.actor_id, c.actor_name,
+                   func.lag(c.ts).over(partition_by=c.actor_id, order_by=c.seq).label("lag")) \
+        .where(c.seq > ck, c.seq <= hi, c.outcome == "ok", c.actor_id.is_not(None)).subquery("batch")
+    before = select(prev_log.c.ts).where(prev_log.c.actor_id == batch.c.actor_id, prev_log.c.outcome == "ok",
+                                         prev_log.c.seq < batch.c.seq) \
         .order_by(prev_log.c.seq.desc()).limit(1).scalar_subquery()
-    src = select(c.seq, c.ts, c.actor_id, c.actor_name, func.coalesce(previous, User.created_at).label("prev")) \
-        .join(User, User.id == c.actor_id) \
-        .where(c.seq > ck, c.seq <= hi, c.outcome == "ok").subquery("src")
+    src = select(batch.c.seq, batch.c.ts, batch.c.actor_id, batch.c.actor_name,
+                 func.coalesce(batch.c.lag, before, User.created_at).label("prev")) \
+        .join(User, User.id == batch.c.actor_id).subquery("src")
     gap = (R.epoch_seconds(src.c.ts, dialect) - R.epoch_seconds(src.c.prev, dialect)) / 86400.0
     rows = session.execute(select(src.c.seq, src.c.ts, src.c.actor_id, src.c.actor_name, src.c.prev,
                                   cast(gap, Integer)).where(gap > literal(rule.limit))).all()
@@ -187,7 +209,7 @@ def _upsert(session: Session, kehu, hit: Hit, *, lock: bool, result: ScanResult)
 class Worker:
     """Scans shortly after audit entries were committed, in a background thread (never in the request)."""
 
-    def __init__(self, kehu, *, delay: float = 0.2):
+    def __init__(self, kehu, *, delay: float = 2.0):
         self._kehu = weakref.ref(kehu)  # a finished runtime (tests) lets its worker end
         self._pool = kehu.db.engine.pool  # disposing the engine (shut-down) replaces the pool: the worker ends
         self._wake = threading.Event()
@@ -214,7 +236,7 @@ class Worker:
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            time.sleep(self.delay)  # let a burst of commits arrive: one scan for all of them
+            time.sleep(self.delay)  # gather the commits of a few seconds: one scan (one window recount) for all
             self._wake.clear()
             kehu = self._kehu()
             if self._stopped or kehu is None or kehu.db.engine.pool is not self._pool:
