@@ -65,9 +65,17 @@ def upgrade() -> None:
     )
     op.create_index('ix_alerts_status_created', 'alerts', ['status', 'created_at'], unique=False)
     op.create_index(op.f('ix_alerts_user_id'), 'alerts', ['user_id'], unique=False)
+    # an existing store: the built-in 审计员 role becomes the supervision role (new stores get it from defaults)
+    op.execute(sa.text(
+        "UPDATE roles SET capabilities = CASE WHEN capabilities = '' THEN 'read_alerts,manage_alarms' "
+        "ELSE capabilities || ',read_alerts,manage_alarms' END "
+        "WHERE code = 'auditor' AND builtin = :yes AND capabilities NOT LIKE '%read_alerts%'"
+    ).bindparams(yes=True))
 
 
 def downgrade() -> None:
+    op.execute(sa.text("UPDATE roles SET capabilities = REPLACE(REPLACE(capabilities, ',read_alerts,manage_alarms', ''), "
+                       "'read_alerts,manage_alarms', '') WHERE code = 'auditor'"))
     op.drop_index(op.f('ix_alerts_user_id'), table_name='alerts')
     op.drop_index('ix_alerts_status_created', table_name='alerts')
     op.drop_table('alerts')
