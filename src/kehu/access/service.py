@@ -291,8 +291,8 @@ def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple
     return role
 
 
-def lock_user(session: Session, *, kehu: Kehu, user_id: str, reason: str, until=None,
-              by: Ctx | None = None, detail: dict | None = None) -> bool:
+def lock_user(session: Session, *, kehu: Kehu, user_id: str, reason: str, until: datetime | None = None,
+              detail: dict | None = None) -> bool:
     """Lock an account (until an administrator unlocks it, or `until`): its sessions end on the next request.
 
     Used by the alarms (`kehu.supervision`); False when the user does not exist or is already locked.
@@ -304,10 +304,6 @@ def lock_user(session: Session, *, kehu: Kehu, user_id: str, reason: str, until=
     user.locked_until = until or datetime(9999, 12, 31, tzinfo=now.tzinfo)
     session.query(Token).filter(Token.user_id == user.id).delete()
     Kehu.bump_epoch(session)
-    entry = dict(action="admin.user.lock", target_type="user", target_id=user.id, reason=reason,
-                 detail=detail or None)
-    if by is not None:
-        by.audit(session, **entry)
-    else:
-        kehu.audit.stage(session, actor_name="system", **entry)
+    kehu.audit.stage(session, action="admin.user.lock", actor_name="system", target_type="user", target_id=user.id,
+                     reason=reason, detail=detail or None)
     return True
