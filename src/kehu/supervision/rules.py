@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -167,8 +167,8 @@ def condition(rule: Rule, catalog: Catalog, dialect: str):
     ok = LOG.outcome == "ok"
     if rule.code == "level1_reveals":
         return and_(ok, LOG.action.like("%.reveal"), level1_fields(catalog))
-    if rule.code == "export_burst":
-        return and_(ok, LOG.action.like("export.%"))
+    if rule.code == "export_burst":  # entries naming exported fields (request, start, finish of one export …)
+        return and_(ok, LOG.action.like("export.%"), LOG.fields.is_not(None))
     if rule.code == "off_hours":
         return and_(ok, LOG.actor_id.is_not(None), LOG.action != "auth.logout",
                     off_hours(LOG.ts, rule.params, dialect))
@@ -178,6 +178,13 @@ def condition(rule: Rule, catalog: Catalog, dialect: str):
         # every operation on an existing record shows it; creating one does not show anything held
         return and_(ok, LOG.actor_id.is_not(None), LOG.customer_no.is_not(None), LOG.action.not_like("%create"))
     raise KeyError(rule.code)
+
+
+def item(rule: Rule):
+    """What a windowed rule counts once: one export (its id) for export bursts, otherwise each entry."""
+    if rule.code == "export_burst":
+        return func.coalesce(LOG.target_id, literal("seq:") + cast(LOG.seq, String))
+    return LOG.seq
 
 
 def listed_records(dialect: str, lo: int, hi: int):

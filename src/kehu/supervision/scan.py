@@ -119,13 +119,16 @@ def window_of(bucket: int, minutes: int) -> tuple[datetime, datetime]:
 
 
 def _source(rule: R.Rule, catalog, dialect: str, lo: int, hi: int, *extra):
-    """The entries (seq in lo+1 … hi) a windowed rule counts: seq, ts, actor_id, actor_name, subject[, customer]."""
+    """The entries (seq in lo+1 … hi) a windowed rule counts: seq, ts, actor_id, actor_name, subject, item.
+
+    A rule counts distinct items: customers for `records_viewed`, exports for `export_burst`, entries otherwise.
+    """
     c = LOG.c
     if rule.code == "records_viewed":
         direct = select(c.seq, c.ts, c.actor_id, c.actor_name, c.actor_id.label("subject"), c.customer_no) \
             .where(R.condition(rule, catalog, dialect), c.seq > lo, c.seq <= hi, *extra)
         return union_all(direct, R.listed_records(dialect, lo, hi).where(*extra))
-    return select(c.seq, c.ts, c.actor_id, c.actor_name, R.subject().label("subject")) \
+    return select(c.seq, c.ts, c.actor_id, c.actor_name, R.subject().label("subject"), R.item(rule).label("item")) \
         .where(R.condition(rule, catalog, dialect), c.seq > lo, c.seq <= hi, *extra)
 
 
@@ -147,7 +150,7 @@ def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_t
     hits = []
     for extra in groups:
         src = _source(rule, catalog, dialect, lo, hi, *extra).subquery("src")
-        counted = func.count(src.c.customer_no.distinct()) if rule.code == "records_viewed" else func.count()
+        counted = func.count(src.c[5].distinct())
         bucket = R.bucket(src.c.ts, minutes, dialect).label("bucket")
         rows = session.execute(
             select(src.c.subject, func.max(src.c.actor_id), func.max(src.c.actor_name), bucket, counted,
