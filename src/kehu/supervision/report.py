@@ -91,13 +91,11 @@ def _level1(session: Session, ctx: Ctx, period) -> list[dict]:
 
 def _dormant(session: Session, until: datetime, days: int) -> list[dict]:
     """Active accounts without a successful action in the `days` before the end of the period."""
-    last = dict(session.execute(select(LOG.actor_id, func.max(LOG.seq)).where(
-        LOG.outcome == "ok", LOG.actor_id.is_not(None), LOG.ts < until).group_by(LOG.actor_id)).all())
-    seen = dict(session.execute(select(LOG.seq, LOG.ts).where(LOG.seq.in_(list(last.values()) or [0]))).all())
+    last = select(LOG.ts).where(LOG.actor_id == User.id, LOG.outcome == "ok", LOG.ts < until) \
+        .order_by(LOG.seq.desc()).limit(1).scalar_subquery()  # one walk down the (actor_id, seq) index each
     cutoff = until - timedelta(days=days)
     out = []
-    for user in session.execute(select(User).where(User.active.is_(True)).order_by(User.username)).scalars():
-        when = seen.get(last.get(user.id, 0))
+    for user, when in session.execute(select(User, last).where(User.active.is_(True)).order_by(User.username)):
         if (when or user.created_at) < cutoff:
             out.append({"username": user.username, "display_name": user.display_name, "role": user.role.name,
                         "last_activity": when.isoformat() if when else None,
