@@ -57,6 +57,8 @@ CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
     # ---- tags ----
     #
     # ---- supervision ----
+    "read_alerts": ("auditor",),  # the supervision group (监督小组) works under the 审计员 role
+    "manage_alarms": ("auditor",),
     #
     # ---- ops ----
     #

@@ -38,6 +38,8 @@ CAPABILITIES = {
     # ---- tags ----
     #
     # ---- supervision ----
+    "read_alerts": "查看与处理异常访问报警",
+    "manage_alarms": "设置报警规则",
     #
     # ---- ops ----
     #

@@ -289,3 +289,21 @@ def set_grants(session: Session, ctx: Ctx, *, role_code: str, grants: list[tuple
               detail={"before": before, "after": sorted(f"{a}@{lv}" for a, lv in set(grants)), "scope": role.scope,
                       "importance": role.importance})
     return role
+
+
+def lock_user(session: Session, *, kehu: Kehu, user_id: str, reason: str, until: datetime | None = None,
+              detail: dict | None = None) -> bool:
+    """Lock an account (until an administrator unlocks it, or `until`): its sessions end on the next request.
+
+    Used by the alarms (`kehu.supervision`); False when the user does not exist or is already locked.
+    """
+    user = session.get(User, user_id)
+    now = utcnow()
+    if user is None or (user.locked_until and user.locked_until > now):
+        return False
+    user.locked_until = until or datetime(9999, 12, 31, tzinfo=now.tzinfo)
+    session.query(Token).filter(Token.user_id == user.id).delete()
+    Kehu.bump_epoch(session)
+    kehu.audit.stage(session, action="admin.user.lock", actor_name="system", target_type="user", target_id=user.id,
+                     reason=reason, detail=detail or None)
+    return True

@@ -45,9 +45,18 @@ def canonical(entry: AuditEntry | dict) -> bytes:
 class AuditChain:
     """Stages entries on sessions and links them into the chain at commit."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes, *, clock=utcnow):
         self._key = key
         self._lock = threading.Lock()
+        #: time source of entry timestamps (tests move it instead of sleeping)
+        self.clock = clock
+        #: callables run after every commit that appended entries (must return at once: e.g. set an Event)
+        self.listeners: list = []
+
+    def notify(self) -> None:
+        """Tell the listeners that entries were committed."""
+        for listener in list(self.listeners):
+            listener()
 
     def mac(self, prev: str, entry: AuditEntry | dict) -> str:
         """HMAC-SHA256 of the previous MAC and this entry."""
@@ -76,7 +85,7 @@ class AuditChain:
     def install(self, factory: sessionmaker) -> None:
         """Hook the chain into every session of this factory."""
         event.listen(factory, "before_commit", self._before_commit)
-        event.listen(factory, "after_commit", self._release)
+        event.listen(factory, "after_commit", self._after_commit)
         event.listen(factory, "after_rollback", self._release)
         event.listen(factory, "after_soft_rollback", lambda s, _t: self._release(s))
 
@@ -104,7 +113,7 @@ class AuditChain:
             seq, prev = 0, GENESIS
         else:
             seq, prev = head.seq, head.mac
-        now = utcnow()
+        now = self.clock()
         rows = []
         for item in staged:
             seq += 1
@@ -113,6 +122,12 @@ class AuditChain:
             rows.append(row)
         conn.execute(insert(AuditEntry.__table__), rows)  # one executemany, no ORM objects
         conn.execute(_SET_HEAD, {"s": seq, "m": prev, "x": self.seal(seq, prev)})
+
+    def _after_commit(self, session: Session) -> None:
+        appended = session.info.get(_LOCKED, False)
+        self._release(session)
+        if appended:
+            self.notify()
 
     def _release(self, session: Session) -> None:
         if session.info.pop(_LOCKED, False):
@@ -219,3 +234,5 @@ class GroupCommitter:
             for item in batch:
                 item["error"] = error
                 item["done"].set()
+            if error is None:
+                self.chain.notify()
