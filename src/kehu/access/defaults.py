@@ -54,6 +54,8 @@ CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
     # ---- exports ----
     #
     # ---- tags ----
+    "manage_tags": ("info_manager",),
+    "review_tags": ("dept_head",),
     #
     # ---- supervision ----
     #

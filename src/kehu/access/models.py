@@ -35,6 +35,8 @@ CAPABILITIES = {
     # ---- exports ----
     #
     # ---- tags ----
+    "manage_tags": "管理客户标签、规则与分组设置",
+    "review_tags": "审核标签规则与抽检标签质量",
     #
     # ---- supervision ----
     #
