@@ -164,6 +164,7 @@ def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[st
     """Re-evaluate every active rule and the grade for a few customers; returns the tag changes."""
     if not customer_ids:
         return []
+    builtin.ensure(session)
     env = env_for(session, catalog, as_of)
     rules = active_rules(session, env)
     conf = builtin.settings(session)
@@ -200,11 +201,9 @@ def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[st
         changes = [{"customer_id": x["customer_id"], "tag": by_tag[x["tag_id"]].code, "change": x["change"]}
                    for x in hist]
     cuts = builtin.settings(session)["stored"].get("grade.cuts")
-    if cuts is None:  # no full evaluation yet: take the cuts from the whole store once
+    if cuts is None:  # no full evaluation yet (a new store): rank against the whole store each time
         whole = frame_select([], as_of, extra_aggs=set(gaggs.values())).subquery("whole")
         cuts = compute_cuts(conn, whole, gaggs, conf["grade"])
-        builtin.put(session, "grade.cuts", cuts)
-        session.flush()
     g = CustomerGrade.__table__
     conn.execute(delete(g).where(g.c.customer_id.in_(customer_ids)))
     gsel = grade_select(fr, gaggs, cuts, env, now=now)
