@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from kehu.access.policy import require_capability
 from kehu.customers import repository as customers_repo
 from kehu.customers.models import Customer
-from kehu.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kehu.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kehu.kit.ids import new_id
 from kehu.runtime import Ctx
 from kehu.tags import builtin, engine
@@ -25,6 +25,8 @@ from kehu.tags.language import RuleError
 from kehu.tags.models import FAMILIES, CustomerGrade, CustomerTag, Tag, TagHistory, TagRule
 from kehu.db import utcnow
 
+#: tags and grades derive from level-2 data (transactions, personal fields): shown to holders of view at level 2
+TAG_LEVEL = 2
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 FAMILY_KEYS = {k for k, _ in FAMILIES}
 
@@ -36,6 +38,7 @@ def today() -> date:
 
 def rule_env(session: Session, ctx: Ctx, *, as_of: date | None = None) -> Env:
     """Compile environment for this caller: level-1 fields only for holders of reveal at level 1."""
+    builtin.ensure(session)
     env = engine.env_for(session, ctx.catalog, as_of or today())
     env.may_use_level1 = ctx.principal.can("reveal", 1)
     return env
@@ -307,6 +310,21 @@ def chips(session: Session, customer_ids: list[str]) -> dict[str, dict[str, Any]
     return out
 
 
+def chips_by_archive(session: Session, principal, archive_nos: list[str]) -> dict[str, dict[str, Any]]:
+    """Chips keyed by archive number, for callers who may see level-2 data (tags derive from it); else none."""
+    if not principal.can("view", TAG_LEVEL):
+        return {}
+    ids = dict(session.execute(select(Customer.id, Customer.archive_no).where(Customer.archive_no.in_(archive_nos))).all()) \
+        if archive_nos else {}
+    return {no: ch for cid, ch in chips(session, list(ids)).items() for no in [ids[cid]]}
+
+
+def filter_options(session: Session) -> list[tuple[str, str]]:
+    """(code, name) of active tags, for the list filter."""
+    return [tuple(r) for r in session.execute(select(Tag.code, Tag.name).where(Tag.active.is_(True))
+                                               .order_by(Tag.family, Tag.code))]
+
+
 def list_filter(session: Session, *, tag: str | None = None, grade: str | None = None) -> list:
     """Conditions on customers for the list filters "has tag" and "grade"; counts a use of the tag."""
     conds = []
@@ -321,6 +339,8 @@ def list_filter(session: Session, *, tag: str | None = None, grade: str | None =
 def customer_tags(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
     """A customer's tags, grade and recent tag history (in scope only)."""
     c = _customer(session, ctx, archive_no)
+    if not ctx.principal.can("view", TAG_LEVEL):
+        raise Forbidden("无权查看客户标签", code="forbidden_view")
     data = chips(session, [c.id])[c.id]
     hist = session.execute(select(TagHistory, Tag.code, Tag.name).join(Tag, Tag.id == TagHistory.tag_id)
                            .where(TagHistory.customer_id == c.id).order_by(TagHistory.seq.desc()).limit(50)).all()
@@ -333,8 +353,6 @@ def customer_tags(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, A
 
 def set_manual(session: Session, ctx: Ctx, *, archive_no: str, code: str, on: bool, reason: str | None) -> dict:
     """Give or take a manual tag (needs modify on level 2 and the customer in scope); recorded in the history."""
-    from kehu.errors import Forbidden
-
     c = _customer(session, ctx, archive_no)
     if not ctx.principal.can("modify", 2):
         raise Forbidden("无权修改客户标签", code="forbidden_modify")
@@ -365,6 +383,8 @@ def set_manual(session: Session, ctx: Ctx, *, archive_no: str, code: str, on: bo
 def explain_grade(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
     """Why a customer has its grade, stars and RFM scores (amounts only for callers who see level-2 data)."""
     c = _customer(session, ctx, archive_no)
+    if not ctx.principal.can("view", TAG_LEVEL):
+        raise Forbidden("无权查看客户等级", code="forbidden_view")
     g = session.get(CustomerGrade, c.id)
     conf = builtin.settings(session)
     cuts = conf["stored"].get("grade.cuts") or {}
