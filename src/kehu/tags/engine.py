@@ -129,13 +129,16 @@ def _apply_diff(conn, new: Table, rule: ActiveRule, *, now: datetime, trigger: s
                        literal(rule.version), literal(trigger), literal(f"不再满足规则 v{rule.version}")) \
         .where(held, not_(still))
     cols = ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"]
-    lost = conn.execute(insert(h).from_select(cols, lost_rows)).rowcount
+    # counted by SELECT: INSERT … SELECT reports no row count on every driver (psycopg gives -1)
+    lost = conn.execute(select(func.count()).select_from(ct).where(held, not_(still))).scalar_one()
+    conn.execute(insert(h).from_select(cols, lost_rows))
     conn.execute(delete(ct).where(held, not_(still)))
     have = exists().where(ct.c.tag_id == rule.tag_id, ct.c.customer_id == new.c.customer_id)
     fresh = and_(new.c.tag_id == rule.tag_id, not_(have))
-    gained = conn.execute(insert(h).from_select(cols, select(
+    gained = conn.execute(select(func.count()).select_from(new).where(fresh)).scalar_one()
+    conn.execute(insert(h).from_select(cols, select(
         new.c.customer_id, literal(rule.tag_id), literal("gained"), literal(now, UTCDateTime()),
-        literal(rule.version), literal(trigger), literal(f"满足规则 v{rule.version}")).where(fresh))).rowcount
+        literal(rule.version), literal(trigger), literal(f"满足规则 v{rule.version}")).where(fresh)))
     conn.execute(insert(ct).from_select(["customer_id", "tag_id", "source", "rule_version", "since"], select(
         new.c.customer_id, new.c.tag_id, literal("rule"), literal(rule.version),
         literal(now, UTCDateTime())).where(fresh)))
@@ -149,10 +152,11 @@ def remove_rule_tags(session: Session, tag_id: str, *, version: int, reason: str
     held = and_(ct.c.tag_id == tag_id, ct.c.source == "rule")
     conn = session.connection()
     now = utcnow()
-    n = conn.execute(insert(h).from_select(
+    n = conn.execute(select(func.count()).select_from(ct).where(held)).scalar_one()
+    conn.execute(insert(h).from_select(
         ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"],
         select(ct.c.customer_id, literal(tag_id), literal("lost"), literal(now, UTCDateTime()), literal(version),
-               literal("retirement"), literal(reason)).where(held))).rowcount
+               literal("retirement"), literal(reason)).where(held)))
     conn.execute(delete(ct).where(held))
     return n
 
