@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (Date, Numeric, and_, case, exists, false, func, literal, not_, null, or_, select,
                         true)
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.elements import BindParameter
 
 from kehu.catalog.registry import Catalog
 from kehu.db import UTCDateTime
@@ -54,6 +55,12 @@ def tier_of(city: str | None, district: str | None) -> str | None:
     return city_tiers().get(city, "三线及以下")
 
 
+def one_of(col, values) -> ColumnElement[bool]:
+    """`col = v1 OR col = v2 …`: plain bound values, so a cached statement is not re-rendered per run
+    (SQLAlchemy renders `IN (list)` at execution time)."""
+    return or_(*(col == v for v in values)) if values else false()
+
+
 # --- sources of aggregates ---------------------------------------------------------------------------
 
 @dataclass
@@ -70,7 +77,7 @@ def _orders():
     o = Order.__table__
     return dict(from_=o, customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"total_amount": (o.c.total_amount, "合同金额")}, filters={"status": o.c.status},
-                where=o.c.status.in_(PURCHASE_STATUSES))
+                where=one_of(o.c.status, PURCHASE_STATUSES))
 
 
 def _items():
@@ -80,7 +87,7 @@ def _items():
     return dict(from_=i.join(o, i.c.order_id == o.c.id).join(p, i.c.product_id == p.c.id).join(pl, p.c.line_id == pl.c.id),
                 customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"amount": (amount, "金额"), "quantity": (i.c.quantity, "数量")},
-                filters={"line": pl.c.code, "product": p.c.code}, where=o.c.status.in_(PURCHASE_STATUSES))
+                filters={"line": pl.c.code, "product": p.c.code}, where=one_of(o.c.status, PURCHASE_STATUSES))
 
 
 def _payments():
@@ -467,7 +474,7 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids:
         q = (select(src["customer"].label("cid"), *exprs).select_from(src["from_"])
              .where(src["where"], src["time"] < day_bound(src["kind"], upper)).group_by(src["customer"]))
         if customer_ids is not None:
-            q = q.where(src["customer"].in_(customer_ids))
+            q = q.where(_among(src["customer"], customer_ids))
         sub = q.subquery(f"s_{name}")
         joined = joined.outerjoin(sub, sub.c.cid == cust.c.id)
         for a in group:
@@ -480,8 +487,15 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids:
         cols += [names[n].label(f"g_{n}") for n in sorted(grades)]
     stmt = select(*cols).select_from(joined)
     if customer_ids is not None:
-        stmt = stmt.where(cust.c.id.in_(customer_ids))
+        stmt = stmt.where(_among(cust.c.id, customer_ids))
     return stmt
+
+
+def _among(col, ids):
+    """`col IN ids`, or `col = :cid` for a single bound id (a cached statement renders no IN list)."""
+    if isinstance(ids, BindParameter) and not ids.expanding:
+        return col == ids
+    return col.in_(ids)
 
 
 def condition(rule: Compiled, frame, env: Env) -> ColumnElement[bool]:
@@ -510,7 +524,7 @@ def _bool(node: Node, fr, env: Env) -> ColumnElement[bool]:
         return _value(node.args[0], fr, env).contains(node.args[1], autoescape=True)
     if k == "in":
         left, values = node.args
-        return _value(left, fr, env).in_([_literal_for(left, v, env) for v in values.args])
+        return one_of(_value(left, fr, env), [_literal_for(left, v, env) for v in values.args])
     if k == "compare":
         op, left, right = node.args
         if _is_special(left) or _is_special(right):
@@ -585,7 +599,7 @@ def _tier_case(fr) -> ColumnElement:
     tiers = city_tiers()
     whens = [(or_(fr.c.f_district.like("%县"), fr.c.f_district.like("%旗")), "农村")]
     for tier in ("一线", "新一线", "二线"):
-        whens.append((fr.c.f_city.in_(sorted(c for c, t in tiers.items() if t == tier)), tier))
+        whens.append((one_of(fr.c.f_city, sorted(c for c, t in tiers.items() if t == tier)), tier))
     whens.append((fr.c.f_city.is_not(None), "三线及以下"))
     return case(*whens, else_=null())
 

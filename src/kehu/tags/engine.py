@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (Column, Index, MetaData, String, Table, and_, case, delete, exists, func, insert, literal,
-                        not_, or_, select, update)
+from sqlalchemy import (Column, Index, MetaData, String, Table, and_, bindparam, case, delete, exists, func, insert, literal,
+                        not_, or_, select, type_coerce, update)
 from sqlalchemy.orm import Session
 
 from kehu.catalog.registry import Catalog
@@ -55,13 +55,25 @@ def env_for(session: Session, catalog: Catalog, as_of: date, *, may_use_level1: 
     return Env(catalog=catalog, as_of=as_of, params=conf["params"], tag_ids=tag_ids, may_use_level1=may_use_level1)
 
 
+_checked: dict[tuple, Compiled] = {}
+
+
 def active_rules(session: Session, env: Env) -> list[ActiveRule]:
     """Every active rule version of an active tag, compiled (rules were checked against their author on save)."""
     rows = session.execute(select(Tag.id, Tag.code, TagRule.version, TagRule.expression)
                            .join(TagRule, TagRule.tag_id == Tag.id)
                            .where(TagRule.status == "active", Tag.active.is_(True), Tag.mode == "rule")
                            .order_by(Tag.code)).all()
-    return [ActiveRule(tid, code, ver, check(text, env)) for tid, code, ver, text in rows]
+    context = (tuple(sorted(env.params.items())), tuple(sorted(env.tag_ids.items())), id(env.catalog))
+    if len(_checked) > 2000:
+        _checked.clear()
+    out = []
+    for tid, code, ver, text in rows:
+        key = (text, context)
+        if key not in _checked:
+            _checked[key] = check(text, env)
+        out.append(ActiveRule(tid, code, ver, _checked[key]))
+    return out
 
 
 def _temp(name: str, columns: list[Column]) -> Table:
@@ -163,29 +175,61 @@ def remove_rule_tags(session: Session, tag_id: str, *, version: int, reason: str
 
 # --- one customer (real time) --------------------------------------------------------------------------
 
+_plans: dict[tuple, tuple] = {}
+
+
+def _plan(session: Session, catalog: Catalog, as_of: date):
+    """(rules, env, tag statement, grade statement) for one-customer evaluation, built once per configuration.
+
+    Building the SQLAlchemy statements for ~30 rules costs far more than running them for one customer,
+    so they are cached (the customer id is a bind parameter) until the day, the active rule
+    versions, the parameters, the grade cut values or the catalogue change.
+    """
+    env = env_for(session, catalog, as_of)
+    rules = active_rules(session, env)
+    conf = builtin.settings(session)
+    cuts = conf["stored"].get("grade.cuts")
+    key = (as_of, tuple((r.tag_id, r.version) for r in rules), tuple(sorted(env.params.items())),
+           tuple(sorted(env.tag_ids.items())), repr(cuts), id(catalog))
+    hit = _plans.get(key)
+    if hit is not None:
+        return hit
+    gaggs = grade_aggs(conf["params"]["grade_period_days"])
+    ids = bindparam("cid", type_=String())
+    fr = frame_select([r.compiled for r in rules], as_of, customer_ids=ids,
+                      extra_aggs=set(gaggs.values())).subquery("fr")
+    tags_stmt = select(fr.c.customer_id, *[case((condition(r.compiled, fr, env), 1), else_=0).label(f"r{i}")
+                                           for i, r in enumerate(rules)])
+    grade_stmt = None
+    if cuts is not None:
+        gsel = grade_select(fr, gaggs, cuts, env, now=None)
+        g = CustomerGrade.__table__
+        grade_stmt = insert(g).from_select([c.key for c in gsel.selected_columns], gsel)
+    plan = (rules, env, tags_stmt, grade_stmt, gaggs, conf)
+    if len(_plans) > 32:
+        _plans.clear()
+    _plans[key] = plan
+    return plan
+
+
 def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[str], *, as_of: date,
                        trigger: str, actor_id: str | None = None) -> list[dict[str, Any]]:
     """Re-evaluate every active rule and the grade for a few customers; returns the tag changes."""
     if not customer_ids:
         return []
     builtin.ensure(session)
-    env = env_for(session, catalog, as_of)
-    rules = active_rules(session, env)
-    conf = builtin.settings(session)
-    gaggs = grade_aggs(conf["params"]["grade_period_days"])
-    fr = frame_select([r.compiled for r in rules], as_of, customer_ids=customer_ids,
-                      extra_aggs=set(gaggs.values())).subquery("fr")
+    rules, env, tags_stmt, grade_stmt, gaggs, conf = _plan(session, catalog, as_of)
     conn = session.connection()
-    cols = [fr.c.customer_id] + [case((condition(r.compiled, fr, env), 1), else_=0).label(f"r{i}")
-                                 for i, r in enumerate(rules)]
-    matches = {row[0]: {rules[i].tag_id for i, v in enumerate(row[1:]) if v} for row in conn.execute(select(*cols))}
+    now = utcnow()
+    matches = {row[0]: {rules[i].tag_id for i, v in enumerate(row[1:]) if v}
+               for cid in customer_ids for row in conn.execute(tags_stmt, {"cid": cid})}
     ct, h = CustomerTag.__table__, TagHistory.__table__
     by_tag = {r.tag_id: r for r in rules}
     current: dict[str, dict[str, tuple[str, int | None]]] = {cid: {} for cid in customer_ids}
     for cid, tid, source, ver in conn.execute(select(ct.c.customer_id, ct.c.tag_id, ct.c.source, ct.c.rule_version)
                                               .where(ct.c.customer_id.in_(customer_ids))):
         current.setdefault(cid, {})[tid] = (source, ver)
-    now, changes, hist = utcnow(), [], []
+    changes, hist = [], []
     for cid in customer_ids:
         want = matches.get(cid, set())
         have = current.get(cid, {})
@@ -204,14 +248,17 @@ def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[st
         conn.execute(insert(h), hist)
         changes = [{"customer_id": x["customer_id"], "tag": by_tag[x["tag_id"]].code, "change": x["change"]}
                    for x in hist]
-    cuts = builtin.settings(session)["stored"].get("grade.cuts")
-    if cuts is None:  # no full evaluation yet (a new store): rank against the whole store each time
-        whole = frame_select([], as_of, extra_aggs=set(gaggs.values())).subquery("whole")
-        cuts = compute_cuts(conn, whole, gaggs, conf["grade"])
     g = CustomerGrade.__table__
     conn.execute(delete(g).where(g.c.customer_id.in_(customer_ids)))
-    gsel = grade_select(fr, gaggs, cuts, env, now=now)
-    conn.execute(insert(g).from_select([c.key for c in gsel.selected_columns], gsel))
+    if grade_stmt is None:  # no full evaluation yet (a new store): rank against the whole store each time
+        whole = frame_select([], as_of, extra_aggs=set(gaggs.values())).subquery("whole")
+        cuts = compute_cuts(conn, whole, gaggs, conf["grade"])
+        fr = frame_select([], as_of, customer_ids=bindparam("cid", type_=String()),
+                          extra_aggs=set(gaggs.values())).subquery("fr")
+        gsel = grade_select(fr, gaggs, cuts, env, now=None)
+        grade_stmt = insert(g).from_select([c.key for c in gsel.selected_columns], gsel)
+    for cid in customer_ids:
+        conn.execute(grade_stmt, {"cid": cid, "evaluated_at": now})
     return changes
 
 
@@ -234,11 +281,14 @@ def compute_cuts(conn, frame, gaggs: dict[str, Agg], grade_conf: dict[str, int])
     (f_cut,) = _value_at(conn, frame, c["freq_q"], c["freq_q"] > 0, desc=True, positions=[grade_conf["b_freq_top"]])
     buyers = conn.execute(select(func.count()).select_from(frame).where(c["ever"] > 0)).scalar_one()
     pos = [math.floor(j * buyers / 5) + 1 for j in (1, 2, 3, 4)] if buyers else []
-    quint = {k: _value_at(conn, frame, c[col], c["ever"] > 0, desc=False, positions=pos)
+    raw = conn.dialect.name == "sqlite"  # compare stored time text with stored time text (formats may differ)
+    quint = {k: _value_at(conn, frame, type_coerce(c[col], String()) if raw and k == "r" else c[col], c["ever"] > 0,
+                          desc=False, positions=pos)
              for k, col in (("r", "last"), ("f", "freq_y"), ("m", "spend_y"))}
     norm = {k: [v.isoformat() if isinstance(v, datetime) else (str(v) if v is not None else None) for v in vals]
             for k, vals in quint.items()}
-    return {"a_spend": _s(a_cut), "b_spend": _s(b_cut), "b_freq": f_cut, "buyers": buyers, "quintiles": norm}
+    return {"a_spend": _s(a_cut), "b_spend": _s(b_cut), "b_freq": f_cut, "buyers": buyers, "quintiles": norm,
+            "r_raw": raw}
 
 
 def _s(v: Any) -> str | None:
@@ -251,12 +301,17 @@ def _score(col, cuts: list[str | None], kind: str):
     for cut in cuts:
         if cut is None:
             continue
-        value = literal(datetime.fromisoformat(cut), UTCDateTime()) if kind == "time" else literal(float(cut))
-        terms.append(case((col >= value, 1), else_=0))
+        if kind == "raw_time":
+            left, value = type_coerce(col, String()), literal(cut)
+        elif kind == "time":
+            left, value = col, literal(datetime.fromisoformat(cut), UTCDateTime())
+        else:
+            left, value = col, literal(float(cut))
+        terms.append(case((left >= value, 1), else_=0))
     return sum(terms, literal(1))
 
 
-def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *, now: datetime):
+def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *, now: datetime | None):
     """Grade, stars, RFM and explaining figures per customer of the frame (SPEC §6 ranking rules)."""
     ct = CustomerTag.__table__
     c = {k: frame.c[a.key] for k, a in gaggs.items()}
@@ -273,7 +328,7 @@ def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *
                  (pot, "D"), else_=None)
     q = cuts.get("quintiles", {})
     buyer = c["ever"] > 0
-    r = case((buyer, _score(c["last"], q.get("r", []), "time")), else_=0)
+    r = case((buyer, _score(c["last"], q.get("r", []), "raw_time" if cuts.get("r_raw") else "time")), else_=0)
     f = case((buyer, _score(c["freq_y"], q.get("f", []), "num")), else_=0)
     m = case((buyer, _score(c["spend_y"], q.get("m", []), "num")), else_=0)
     base = case((buyer, (f + m + 1) // 2), else_=1) + case((pot, 1), else_=0)
@@ -281,4 +336,6 @@ def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *
     return select(frame.c.customer_id, grade.label("grade"), stars.label("stars"), r.label("r"), f.label("f"),
                   m.label("m"), c["spend_q"].label("spend_q"), c["freq_q"].label("freq_q"),
                   c["spend_y"].label("spend_y"), c["freq_y"].label("freq_y"), c["last"].label("last_purchase"),
-                  vip.label("vip"), pot.label("potential"), literal(now, UTCDateTime()).label("evaluated_at"))
+                  vip.label("vip"), pot.label("potential"),
+                  (literal(now, UTCDateTime()) if now is not None else bindparam("evaluated_at", type_=UTCDateTime()))
+                  .label("evaluated_at"))

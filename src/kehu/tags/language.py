@@ -15,6 +15,7 @@ Parsing gives a syntax tree with positions; `kehu.tags.compiler` checks names an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 
@@ -175,8 +176,13 @@ _EXPECT_ZH = {"NUMBER": "数字", "STRING": "带引号的文字", "NAME": "字�
               "$END": "规则结束"}
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
-    """The syntax tree of a rule; RuleError with line, column and a Chinese message when it does not parse."""
+    """The syntax tree of a rule; RuleError with line, column and a Chinese message when it does not parse.
+
+    Cached per text (rules are re-read on every real-time evaluation); the tree is never mutated after
+    checking, except for the aggregate noted on a call node, which depends only on the text and parameters.
+    """
     if not text or not text.strip():
         raise RuleError([(1, 1, "规则不能为空")])
     try:
