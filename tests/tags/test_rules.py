@@ -41,6 +41,8 @@ def tagger(kehu, world) -> str:
     ("days_since(orders) >= @nope", 1, 23, "参数「@nope」不存在"),
     ('has_tag("no_such_tag")', 1, 9, "标签「no_such_tag」不存在"),
     ("mobile = \"13900000000\"", 1, 1, "加密存储"),
+    ("count(orders, 99999d) > 1", 1, 1, "时间窗口须在1–36500天之间"),
+    ("age > 200", 1, 7, "年龄须在0–150之间"),
 ])
 def test_invalid_rules_name_the_position_in_chinese(kehu, world, text, line, column, words):
     info = world.ctx("info")
@@ -115,3 +117,9 @@ def test_dry_run_counts_everyone_but_lists_only_the_callers_scope(kehu, world, t
     assert {m["archive_no"] for m in got["members"]} == own_nos
     assert got["vs_active"]["active_count"] == 1 and got["vs_active"]["gained"] == 4
     assert {m["archive_no"] for m in got["vs_active"]["gained_members"]} == own_nos
+
+
+def test_division_by_zero_is_false_not_an_error(kehu, world):
+    with kehu.db.transaction() as s:
+        got = service.dry_run(s, world.ctx("info"), code="freq_high", expression="count(orders) / 0 >= 0")
+    assert got["count"] == 0

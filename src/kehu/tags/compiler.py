@@ -31,6 +31,8 @@ PURCHASE_STATUSES = ("signed", "executing", "completed", "terminated")
 TIERS = ("一线", "新一线", "二线", "三线及以下", "农村")
 #: parameters a rule may use as @name, with their defaults (overridden in tag_settings as `param.<name>`)
 PARAMS: dict[str, int] = {"active_days": 90, "churn_days": 180, "grade_period_days": 90}
+MAX_DAYS = 36500
+MAX_NUMBER = Decimal(10) ** 12
 AGG_FUNCS = ("count", "sum", "avg", "min", "max", "days_since")
 
 
@@ -231,6 +233,8 @@ def _check_bool(node: Node, env: Env, out: Compiled, problems: list) -> None:
             other = right if lt in special else left
             if other.kind not in ("num", "param") or (lt in special and rt in special):
                 _err(problems, other, "年龄和 days_since(…) 只能与数字或参数比较")
+            elif other.kind == "num" and not 0 <= other.args[0] <= (150 if "age" in (lt, rt) else MAX_DAYS):
+                _err(problems, other, "年龄须在0–150之间，天数须在0–36500之间")
         elif {lt, rt} == {"date", "str"}:
             pass
         elif lt and rt and lt != rt and "any" not in (lt, rt):
@@ -304,6 +308,8 @@ def _check_has_tag(node: Node, env: Env, out: Compiled, problems: list) -> None:
 def _type(node: Node, env: Env, out: Compiled, problems: list, *, presence: bool = False) -> str | None:
     k = node.kind
     if k == "num":
+        if abs(node.args[0]) > MAX_NUMBER:
+            _err(problems, node, "数字过大")
         return "num"
     if k == "str":
         return "str"
@@ -412,8 +418,8 @@ def _agg_of(node: Node, env: Env, problems: list) -> Agg | None:
     if fname == "days_since" and window is not None:
         _err(problems, node, "days_since 不使用时间窗口")
         return None
-    if window is not None and window <= 0:
-        _err(problems, node, "时间窗口必须大于 0")
+    if window is not None and not 0 < window <= MAX_DAYS:
+        _err(problems, node, "时间窗口须在1–36500天之间")
         return None
     return Agg(fname, src_name, column, window, tuple(sorted(filters)))
 
@@ -618,7 +624,9 @@ def _value(node: Node, fr, env: Env) -> ColumnElement:
     if k == "arith":
         op, left, right = node.args
         lv, rv = _value(left, fr, env), _value(right, fr, env)
-        return {"+": lv + rv, "-": lv - rv, "*": lv * rv, "/": lv / rv}[op]
+        if op == "/":
+            return lv / func.nullif(rv, 0)  # division by zero is unknown (false), not an error, on both engines
+        return {"+": lv + rv, "-": lv - rv, "*": lv * rv}[op]
     if k == "num":
         return literal(node.args[0], Numeric(18, 4))
     if k == "param":

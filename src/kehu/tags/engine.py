@@ -9,6 +9,7 @@ computed by the full evaluation and stored; real-time updates place one customer
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -94,6 +95,13 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
     tick = progress or (lambda *_: None)
     conn = session.connection()
     tick("frame", 0, steps)
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        now_ = time.perf_counter()
+        seconds[name] = round(now_ - clock[0], 3)
+        clock[0] = now_
     stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
     frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
     new = _temp("tag_new", [Column("customer_id", String(32)), Column("tag_id", String(32))])
@@ -102,6 +110,7 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
         t.create(conn)
     conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
     Index("ix_tag_frame_cid", frame.c.customer_id).create(conn)
+    lap("frame")
     tick("frame", 1, steps)
     for i, rule in enumerate(rules, start=2):
         conn.execute(insert(new).from_select(["customer_id", "tag_id"],
@@ -109,10 +118,12 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
                                              .where(condition(rule.compiled, frame, env))))
         tick(rule.code, i, steps)
     Index("ix_tag_new", new.c.tag_id, new.c.customer_id).create(conn)
+    lap("rules")
     now = utcnow()
     counts = {}
     for rule in rules:
         counts[rule.code] = _apply_diff(conn, new, rule, now=now, trigger=trigger)
+    lap("diff")
     tick("grades", steps - 1, steps)
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
@@ -124,8 +135,9 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
     total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
     for t in (new, frame):
         t.drop(conn)
+    lap("grades")
     stats = {"as_of": as_of.isoformat(), "at": now.isoformat(), "customers": total, "rules": len(rules),
-             "changes": counts}
+             "changes": counts, "seconds": seconds}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
     tick("done", steps, steps)

@@ -216,8 +216,8 @@ def put_settings(session: Session, ctx: Ctx, *, data: dict[str, Any]) -> dict[st
         for key, value in (data.get(group) or {}).items():
             if key not in conf[group]:
                 errors.append(FieldError(f"{group}.{key}", "unknown", "没有这个设置"))
-            elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                errors.append(FieldError(f"{group}.{key}", "invalid", "须为正整数"))
+            elif not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 36500:
+                errors.append(FieldError(f"{group}.{key}", "invalid", "须为1–36500之间的整数"))
     if errors:
         raise ValidationFailed(errors)
     for group, prefix in (("params", "param."), ("grade", "grade.")):
