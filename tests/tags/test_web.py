@@ -64,6 +64,10 @@ def test_chips_and_filters_on_the_customer_list_and_archive(browse, kehu, world)
     assert buyer in graded.text and idle not in graded.text
     archive = c.get(f"/customers/{buyer}")
     assert archive.status_code == 200 and "chip grade grade-a" in archive.text
+    assert f'href="/customers/{buyer}/grade"' in archive.text
+    why = c.get(f"/customers/{buyer}/grade")
+    assert why.status_code == 200 and "近90天消费额排名前15" in why.text
+    assert browse("bob").get(f"/customers/{buyer}/grade").status_code == 404  # not bob's customer
 
 
 def test_segments_pages(browse, kehu, world):

@@ -99,6 +99,13 @@ def step(call: Web, code: str, version: int, step: str) -> Response:
     return call.redirect(f"/tags/{code}?ok=saved")
 
 
+@router.get("/customers/{no}/grade")
+def grade(call: Web, no: str) -> Response:
+    """Why a customer has its grade, stars and RFM scores."""
+    got = call.run("tag.explain", lambda s, ctx: service.explain_grade(s, ctx, archive_no=no), target=no)
+    return call.page("tags/grade.html", no=no, got=got)
+
+
 @router.get("/segments")
 def segment_list(call: Web) -> Response:
     """The user's segments and a form for a new one."""
