@@ -164,7 +164,7 @@ def duck_sql(a_top: int = 15, b_top: int = 30, b_freq_top: int = 15) -> str:
     last_ok = lambda n: f"TIMESTAMP '{d - timedelta(days=n)} 00:00:00'"  # noqa: E731  last purchase ≤ n days ago
     occ = {"occ_manager": "经理 总监 总裁 董事 主管", "occ_education": "教师 老师 教授", "occ_medical": "医生 护士 医师",
            "occ_engineer": "工程师 程序员 技术员", "occ_civil": "公务员", "occ_student": "学生"}
-    occ_sql = ",\n".join(f"  (" + " OR ".join(f"contains(coalesce(occupation,''), '{w}')" for w in ws.split())
+    occ_sql = ",\n".join("  (" + " OR ".join(f"contains(coalesce(occupation,''), '{w}')" for w in ws.split())
                          + f") AS {code}" for code, ws in occ.items())
     f365 = f"'{d - timedelta(days=364)}'"
     fup = f"'{d + timedelta(days=1)}'"

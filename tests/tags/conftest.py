@@ -1,7 +1,7 @@
 """Helpers of the tag tests: customers and back-dated records written straight into the store."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
 import pytest

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from kehu.catalog.registry import Catalog
 from kehu.db import UTCDateTime
-from kehu.tags.language import Node, RuleError, parse, walk
+from kehu.tags.language import Node, RuleError, parse
 
 PURCHASE_STATUSES = ("signed", "executing", "completed", "terminated")
 TIERS = ("一线", "新一线", "二线", "三线及以下", "农村")
@@ -358,7 +358,7 @@ def _field_type(node: Node, env: Env, out: Compiled, problems: list, *, presence
 
 
 def _call_type(node: Node, env: Env, out: Compiled, problems: list) -> str | None:
-    fname, args = node.args[0], list(node.args[1:])
+    fname = node.args[0]
     if fname == "has_tag":
         _err(problems, node, "has_tag(…) 本身就是条件，不能再比较")
         return None

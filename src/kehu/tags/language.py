@@ -210,11 +210,3 @@ def _end(text: str) -> tuple[int, int]:
 def _expected(names: set[str]) -> str:
     shown = sorted({_EXPECT_ZH.get(n, n) for n in names if not n.startswith("__")})[:6]
     return "应为：" + "、".join(shown) if shown else "请检查语法"
-
-
-def walk(node: Node):
-    """Every node of a tree, depth first."""
-    yield node
-    for a in node.args:
-        if isinstance(a, Node):
-            yield from walk(a)

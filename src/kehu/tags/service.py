@@ -10,7 +10,7 @@ import re
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, not_, select
 from sqlalchemy.orm import Session
 
 from kehu.access.policy import require_capability
@@ -277,8 +277,7 @@ def dry_run(session: Session, ctx: Ctx, *, code: str, expression: str | None = N
     out: dict[str, Any] = {"count": count(new_c), "count_in_scope": count(new_c & in_scope),
                            "members": present_members(session, ctx, ids(new_c & in_scope, limit))}
     if old_c is not None:
-        from sqlalchemy import false, func as f, not_
-        gained, lost = new_c & not_(f.coalesce(old_c, false())), old_c & not_(f.coalesce(new_c, false()))
+        gained, lost = new_c & not_(func.coalesce(old_c, false())), old_c & not_(func.coalesce(new_c, false()))
         out["vs_active"] = {"active_count": count(old_c), "gained": count(gained), "lost": count(lost),
                             "gained_members": present_members(session, ctx, ids(gained & in_scope, limit)),
                             "lost_members": present_members(session, ctx, ids(lost & in_scope, limit))}
