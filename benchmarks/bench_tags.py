@@ -10,7 +10,7 @@
    with history, then grade cuts, grades, stars and RFM.
 3. DuckDB baseline: the needed columns exported to CSV (export and load timed separately), then one
    hand-written SQL script computing the same memberships, grades, stars and RFM (RFM with
-   ceil(5 × cume_dist) in integer arithmetic, grades with RANK(): an independent formulation). Counts per tag and grade
+   ceil(5 × cume_dist) in integer arithmetic, grades with ROW_NUMBER() (value desc, older id first): an independent formulation). Counts per tag and grade
    and the sums of stars/R/F/M must match Kehu's, or the bench fails.
 4. Incremental: for N random customers, one new order is inserted and committed, then
    `evaluate_customers` for that customer is timed including its own commit (what the real-time
@@ -220,8 +220,8 @@ UNION ALL
 SELECT l.customer_id, 'line_' || lower(l.code) FROM lines l JOIN linetot t USING (customer_id)
 JOIN base b ON b.id = l.customer_id WHERE b.live AND t.tot > 0 AND l.amt >= 0.4 * t.tot;
 CREATE OR REPLACE TABLE graded AS
-WITH r AS (SELECT b.*, CASE WHEN q_spend > 0 THEN rank() OVER (ORDER BY q_spend DESC) END AS rk_spend,
-                  CASE WHEN n90 > 0 THEN rank() OVER (ORDER BY n90 DESC) END AS rk_freq,
+WITH r AS (SELECT b.*, CASE WHEN q_spend > 0 AND live THEN row_number() OVER (ORDER BY live DESC, q_spend DESC, id) END AS rk_spend,
+                  CASE WHEN n90 > 0 AND live THEN row_number() OVER (ORDER BY live DESC, n90 DESC, id) END AS rk_freq,
                   b.id IN (SELECT id FROM tagged WHERE tag = 'potential') AS pot FROM base b),
      q AS (SELECT id, (5 * count(*) OVER (ORDER BY last) + count(*) OVER () - 1) // count(*) OVER () AS r,
                   (5 * count(*) OVER (ORDER BY y_freq) + count(*) OVER () - 1) // count(*) OVER () AS f,

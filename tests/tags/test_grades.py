@@ -76,3 +76,17 @@ def test_why_is_this_customer_a(client, api, kehu, world):
     assert lead["grade"] == "D" and "潜在客户" in lead["reasons"][0]
     # out of scope: 404 like a missing archive (bob sees only his own customers)
     assert client.get(f"/api/v1/customers/{nos['top1']}/grade", headers=api("bob")).status_code == 404
+
+
+def test_top_n_is_exactly_n_with_ties_going_to_the_older_customer(kehu, world):
+    info = world.ctx("info")
+    ids = [customer_id(kehu, create_customer(kehu, as_user=info, id_number=None)) for _ in range(4)]
+    for cid in ids:  # four customers with the same quarterly spend and frequency
+        add_order(kehu, cid, on=AS_OF - timedelta(days=5), amount=1000)
+    with kehu.db.transaction() as s:
+        service.put_settings(s, info, data={"grade": {"a_top": 2, "b_top": 3, "b_freq_top": 1}})
+    with kehu.db.transaction() as s:
+        engine.evaluate_all(s, info.catalog, as_of=AS_OF)
+    with kehu.db.reader() as s:
+        grades = dict(s.execute(select(CustomerGrade.customer_id, CustomerGrade.grade)).all())
+    assert [grades[c] for c in sorted(ids)] == ["A", "A", "B", "C"]

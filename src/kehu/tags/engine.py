@@ -285,12 +285,32 @@ def _value_at(conn, frame, col, where, *, desc: bool, positions: list[int]) -> l
     return [rows[p - 1] if 0 < p <= len(rows) else (rows[-1] if rows else None) for p in positions]
 
 
+def _ranked_at(conn, frame, col, *, positions: list[int]) -> list[list | None]:
+    """[value, customer id] at 1-based positions of "value descending, then older customer (smaller id) first".
+
+    Top-N is exactly N customers: ties at the boundary go to the longer-standing customer (ids are
+    time-ordered), so "top 15" never swells to every customer sharing the 15th value. Archived customers
+    take no place.
+    """
+    rows = [[r[0], r[1]] for r in conn.execute(select(col, frame.c.customer_id)
+                                                .where(col > 0, frame.c.f_status != "archived")
+                                                .order_by(col.desc(), frame.c.customer_id.asc()).limit(max(positions)))]
+    return [rows[p - 1] if 0 < p <= len(rows) else (rows[-1] if rows else None) for p in positions]
+
+
+def within(value_col, id_col, cut: list | None):
+    """The row is at or above the cut [value, id] in the ranking (value desc, id asc); positive values only."""
+    if not cut:
+        return literal(False)
+    v = float(cut[0])
+    return and_(value_col > 0, or_(value_col > v, and_(value_col == v, id_col <= cut[1])))
+
+
 def compute_cuts(conn, frame, gaggs: dict[str, Agg], grade_conf: dict[str, int]) -> dict[str, Any]:
-    """Cut values of the ranking rules and RFM quintiles over the whole frame."""
+    """Cut rows of the ranking rules and RFM quintile values over the whole frame."""
     c = {k: frame.c[a.key] for k, a in gaggs.items()}
-    a_cut, b_cut = _value_at(conn, frame, c["spend_q"], c["spend_q"] > 0, desc=True,
-                             positions=[grade_conf["a_top"], grade_conf["b_top"]])
-    (f_cut,) = _value_at(conn, frame, c["freq_q"], c["freq_q"] > 0, desc=True, positions=[grade_conf["b_freq_top"]])
+    a_cut, b_cut = _ranked_at(conn, frame, c["spend_q"], positions=[grade_conf["a_top"], grade_conf["b_top"]])
+    (f_cut,) = _ranked_at(conn, frame, c["freq_q"], positions=[grade_conf["b_freq_top"]])
     buyers = conn.execute(select(func.count()).select_from(frame).where(c["ever"] > 0)).scalar_one()
     pos = [math.floor(j * buyers / 5) + 1 for j in (1, 2, 3, 4)] if buyers else []
     raw = conn.dialect.name == "sqlite"  # compare stored time text with stored time text (formats may differ)
@@ -299,12 +319,12 @@ def compute_cuts(conn, frame, gaggs: dict[str, Agg], grade_conf: dict[str, int])
              for k, col in (("r", "last"), ("f", "freq_y"), ("m", "spend_y"))}
     norm = {k: [v.isoformat() if isinstance(v, datetime) else (str(v) if v is not None else None) for v in vals]
             for k, vals in quint.items()}
-    return {"a_spend": _s(a_cut), "b_spend": _s(b_cut), "b_freq": f_cut, "buyers": buyers, "quintiles": norm,
-            "r_raw": raw}
+    return {"a_spend": _cut(a_cut), "b_spend": _cut(b_cut), "b_freq": _cut(f_cut), "buyers": buyers,
+            "quintiles": norm, "r_raw": raw}
 
 
-def _s(v: Any) -> str | None:
-    return None if v is None else str(v)
+def _cut(row: list | None) -> list | None:
+    return None if row is None else [str(row[0]), row[1]]
 
 
 def _score(col, cuts: list[str | None], kind: str):
@@ -332,9 +352,9 @@ def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *
         tid = env.tag_ids.get(code)
         return exists().where(ct.c.customer_id == frame.c.customer_id, ct.c.tag_id == tid) if tid else literal(False)
     vip, pot = tagged("vip"), tagged("potential")
-    a_rank = and_(c["spend_q"] > 0, c["spend_q"] >= float(cuts["a_spend"])) if cuts.get("a_spend") else literal(False)
-    b_rank = and_(c["spend_q"] > 0, c["spend_q"] >= float(cuts["b_spend"])) if cuts.get("b_spend") else literal(False)
-    b_freq = and_(c["freq_q"] > 0, c["freq_q"] >= cuts["b_freq"]) if cuts.get("b_freq") else literal(False)
+    a_rank = within(c["spend_q"], frame.c.customer_id, cuts.get("a_spend"))
+    b_rank = within(c["spend_q"], frame.c.customer_id, cuts.get("b_spend"))
+    b_freq = within(c["freq_q"], frame.c.customer_id, cuts.get("b_freq"))
     live = frame.c.f_status != "archived"
     grade = case((not_(live), None), (or_(a_rank, vip), "A"), (or_(b_rank, b_freq), "B"), (c["spend_y"] > 0, "C"),
                  (pot, "D"), else_=None)

@@ -379,6 +379,14 @@ def set_manual(session: Session, ctx: Ctx, *, archive_no: str, code: str, on: bo
     return customer_tags(session, ctx, archive_no=archive_no)
 
 
+def _within(value, customer_id: str, cut: list | None) -> bool:
+    """Python twin of `engine.within` (value desc, older customer first), for explanations."""
+    if not cut or value is None or float(value) <= 0:
+        return False
+    v = float(cut[0])
+    return float(value) > v or (float(value) == v and customer_id <= cut[1])
+
+
 def explain_grade(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
     """Why a customer has its grade, stars and RFM scores (amounts only for callers who see level-2 data)."""
     c = _customer(session, ctx, archive_no)
@@ -400,14 +408,14 @@ def explain_grade(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, A
     if g.grade == "A":
         if g.vip:
             reasons.append("被指定为VIP客户（A级包含全部VIP）")
-        if cuts.get("a_spend") and float(g.spend_q) > 0 and float(g.spend_q) >= float(cuts["a_spend"]):
+        if _within(g.spend_q, c.id, cuts.get("a_spend")):
             reasons.append(f"近{period}天消费额排名前{ranks['a_top']}" +
-                           (f"（{money(g.spend_q)}，第{ranks['a_top']}名为{money(cuts['a_spend'])}）" if figures else ""))
+                           (f"（{money(g.spend_q)}，第{ranks['a_top']}名为{money(cuts['a_spend'][0])}）" if figures else ""))
     elif g.grade == "B":
-        if cuts.get("b_spend") and float(g.spend_q) > 0 and float(g.spend_q) >= float(cuts["b_spend"]):
+        if _within(g.spend_q, c.id, cuts.get("b_spend")):
             reasons.append(f"近{period}天消费额排名第{ranks['a_top'] + 1}–{ranks['b_top']}名" +
                            (f"（{money(g.spend_q)}）" if figures else ""))
-        if cuts.get("b_freq") and g.freq_q > 0 and g.freq_q >= cuts["b_freq"]:
+        if _within(g.freq_q, c.id, cuts.get("b_freq")):
             reasons.append(f"近{period}天购买次数排名前{ranks['b_freq_top']}" + (f"（{g.freq_q}次）" if figures else ""))
     elif g.grade == "C":
         reasons.append("近365天有消费，具备消费能力" + (f"（{money(g.spend_y)}）" if figures else ""))
