@@ -55,6 +55,8 @@ CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
     "approve_export": ("info_manager",),
     #
     # ---- tags ----
+    "manage_tags": ("info_manager",),
+    "review_tags": ("dept_head",),
     #
     # ---- supervision ----
     "read_alerts": ("auditor",),  # the supervision group (监督小组) works under the 审计员 role

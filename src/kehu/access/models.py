@@ -36,6 +36,8 @@ CAPABILITIES = {
     "approve_export": "审批一级字段明文导出",
     #
     # ---- tags ----
+    "manage_tags": "管理客户标签、规则与分组设置",
+    "review_tags": "审核标签规则与抽检标签质量",
     #
     # ---- supervision ----
     "read_alerts": "查看与处理异常访问报警",

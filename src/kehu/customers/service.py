@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kehu import events
 from kehu.access import policy
 from kehu.access.models import Department, User
 from kehu.catalog.presenter import present, read_fields
@@ -179,6 +180,7 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
             touched += [f"{entity}.{k}" for k, v in item.items() if v is not None]
     ctx.audit(session, action="customer.create", target_type="customer", target_id=customer.id,
               customer_no=customer.archive_no, fields=sorted(set(touched)), reason=reason)
+    events.stage(session, "customer.created", customer_id=customer.id, customer_no=customer.archive_no)
     return customer
 
 
@@ -260,6 +262,9 @@ def update(session: Session, ctx: Ctx, *, archive_no: str, data: dict[str, Any],
         customer.updated_at = utcnow()
     ctx.audit(session, action="customer.update", target_type="customer", target_id=customer.id,
               customer_no=customer.archive_no, fields=[f"customer.{k}" for k in sorted(changed)], reason=reason)
+    if changed:
+        events.stage(session, "customer.updated", customer_id=customer.id, customer_no=customer.archive_no,
+                     fields=sorted(changed))
     return customer
 
 
@@ -311,10 +316,10 @@ def get(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
 
 
 def list_(session: Session, ctx: Ctx, *, q: str | None = None, filters: dict[str, Any] | None = None,
-          sort: str = "new", cursor: str | None = None, limit: int = 20) -> dict[str, Any]:
-    """A page of customers in the caller's scope, shown per the caller's rights; audited."""
+          sort: str = "new", cursor: str | None = None, limit: int = 20, where: list | None = None) -> dict[str, Any]:
+    """A page of customers in the caller's scope, shown per the caller's rights; audited. `where`: extra conditions."""
     limit = max(1, min(int(limit or 20), 100))
-    where = conditions(session, ctx, q) + filter_conditions(ctx, filters or {})
+    where = conditions(session, ctx, q) + filter_conditions(ctx, filters or {}) + list(where or [])
     result = repo.page(session, ctx.principal, where=where, sort=sort, cursor=cursor, limit=limit)
     users, depts = ctx.names(session)
     items = []

@@ -20,6 +20,7 @@ from kehu.customers import children, likely, service
 from kehu.customers import repository as repo
 from kehu.errors import Conflict, Forbidden, KehuError, NotFound, ValidationFailed
 from kehu.runtime import Ctx
+from kehu.tags import service as tag_service
 from kehu.web import forms, view
 from kehu.web.errors import HtmlRoute
 from kehu.web.i18n import t
@@ -77,18 +78,21 @@ def _read(call: WebCall, no: str, *, plural: str | None = None, with_refs: bool 
 
 @router.get("/customers")
 def listing(call: Web, q: Text = None, owner_id: Text = None, department_id: Text = None, status: Text = None,
-            kind: Text = None, region: Text = None, sort: str = "new",
+            kind: Text = None, region: Text = None, sort: str = "new", tag: Text = None, grade: Text = None,
             cursor: Annotated[Optional[str], Query(max_length=400)] = None) -> Response:
-    """Customers in scope: search, filters, sort, keyset pages ("load more"; no total count)."""
+    """Customers in scope: search, filters (also by tag and grade), sort, keyset pages ("load more"; no total count)."""
     filters = {"owner_id": owner_id, "department_id": department_id, "status": status, "kind": kind,
                "region": region}
 
     def go(s, ctx):
         _customers_only(ctx)
-        page = service.list_(s, ctx, q=q, filters=filters, sort=sort, cursor=cursor, limit=PAGE_SIZE)
-        return page, assignable(s, ctx.principal)
+        extra = tag_service.list_filter(s, tag=tag, grade=grade)
+        page = service.list_(s, ctx, q=q, filters=filters, sort=sort, cursor=cursor, limit=PAGE_SIZE, where=extra)
+        chips = tag_service.chips_by_archive(s, ctx.principal, [i["archive_no"] for i in page["items"]])
+        return page, assignable(s, ctx.principal), chips, tag_service.filter_options(s)
 
-    page, refs = call.run("customer.list", go)
+    page, refs, chips, tag_options = call.run("customer.list", go)
+    filters.update(tag=tag, grade=grade)
     columns = view.visible_columns(call.catalog, call.principal, "customer", service.LIST_FIELDS)
     rows = [(item, view.cells(call.principal, columns, item)) for item in page["items"]]
     params = {k: v for k, v in {"q": q, **filters, "sort": sort}.items() if v}
@@ -97,6 +101,7 @@ def listing(call: Web, q: Text = None, owner_id: Text = None, department_id: Tex
         hx_target(call.request) or "", "customers/list.html")
     return call.page(template, rows=rows, columns=columns, more=more, q=q or "", filters=filters, sort=sort,
                      sorts=list(repo.SORTS), refs=refs, status_spec=call.catalog.get("customer", "status"),
+                     chips=chips, tag_options=tag_options,
                      kind_spec=call.catalog.get("customer", "kind"),
                      can_create=_may_any(call.principal, call.catalog, "create", "customer"))
 
@@ -143,9 +148,10 @@ def likely_duplicates(call: Web, name: Text = None, mobile: Text = None, city: T
 
 @router.get("/customers/{no}")
 def detail(call: Web, no: str) -> Response:
-    """One archive; masked values offer a reveal where the user holds the right."""
-    data = _read(call, no)
-    return call.page("customers/detail.html", tab="archive", **_archive(call, data))
+    """One archive (with its tag and grade chips); masked values offer a reveal where the user holds the right."""
+    data, chips = call.run("customer.read", lambda s, ctx: (service.get(s, ctx, archive_no=no),
+                                                           tag_service.chips_by_archive(s, ctx.principal, [no])), target=no)
+    return call.page("customers/detail.html", tab="archive", ch=chips.get(no), **_archive(call, data))
 
 
 @router.get("/customers/{no}/card")

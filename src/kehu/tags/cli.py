@@ -1,8 +1,39 @@
-"""Commands of `kehu.tags`, added to the `kehu` CLI by `register`."""
+"""Commands of `kehu.tags`: `kehu tags evaluate` (full re-evaluation with a progress bar)."""
 from __future__ import annotations
+
+from datetime import date
+from typing import Optional
 
 import typer
 
+tags_app = typer.Typer(help="客户标签与分级 (tags, grades, RFM)", no_args_is_help=True)
+
+
+@tags_app.command("evaluate")
+def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-MM-DD（默认今天）")) -> None:
+    """Re-evaluate every active tag rule, grades, stars and RFM for all customers (quarterly by default)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kehu.runtime import Kehu
+    from kehu.tags import engine
+    from kehu.tags.service import today
+
+    day = date.fromisoformat(as_of) if as_of else today()
+    kehu = Kehu()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn()) as bar:
+        task = bar.add_task("标签评估", total=1)
+
+        def tick(what: str, done: int, total: int) -> None:
+            bar.update(task, description=f"标签评估 {what}", completed=done, total=total)
+        with kehu.db.transaction() as session:
+            stats = engine.evaluate_all(session, kehu.catalog(session), as_of=day, progress=tick)
+    gained = sum(c["gained"] for c in stats["changes"].values())
+    lost = sum(c["lost"] for c in stats["changes"].values())
+    Console().print(f"客户 {stats['customers']} 个，规则 {stats['rules']} 条：新增标签 {gained}，移除 {lost}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands (or sub-apps) to the main CLI."""
+    """Add `kehu tags …` to the main CLI."""
+    app.add_typer(tags_app, name="tags")

@@ -1,8 +1,134 @@
-"""Web pages of `kehu.tags`."""
+"""Web pages of `kehu.tags`: catalogue, tag detail with rule editor and dry run, quality dashboard, segments."""
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
+from kehu.access.principal import Principal
+from kehu.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kehu.tags import quality, segments, service
+from kehu.tags.models import FAMILIES
+from kehu.web import forms
 from kehu.web.errors import HtmlRoute
+from kehu.web.session import Web, WebCall
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
+
+
+def nav(principal: Principal) -> list[tuple[str, str]]:
+    """Menu entries: the tag catalogue for customer users and tag managers, the quality dashboard, segments."""
+    items = []
+    if principal.sees_customers or principal.has("manage_tags") or principal.has("review_tags"):
+        items.append(("nav.tags", "/tags"))
+    if principal.has("manage_tags") or principal.has("review_tags"):
+        items.append(("nav.tag_quality", "/tags/quality"))
+    if principal.sees_customers:
+        items.append(("nav.segments", "/segments"))
+    return items
+
+
+def _may_read(ctx) -> None:
+    p = ctx.principal
+    if not (p.sees_customers or p.has("manage_tags") or p.has("review_tags")):
+        raise NotFound()
+
+
+@router.get("/tags")
+def catalogue(call: Web) -> Response:
+    """Tags by family with holders and the active version."""
+    def go(s, ctx):
+        _may_read(ctx)
+        return service.list_tags(s, ctx)
+    tags = call.run("tag.list", go)
+    return call.page("tags/list.html", tags=tags, families=FAMILIES)
+
+
+def _detail(call: WebCall, code: str, *, expression: str = "", dry=None, problems=None, status: int = 200) -> Response:
+    def go(s, ctx):
+        _may_read(ctx)
+        return service.get_tag(s, ctx, code=code)
+    tag = call.run("tag.read", go, target=code)
+    if not expression and tag.get("versions"):
+        expression = tag["versions"][0]["expression"]
+    return call.page("tags/detail.html", tag=tag, expression=expression, dry=dry,
+                     problems=problems or forms.Problems(), status=status,
+                     can_manage=call.principal.has("manage_tags"), can_review=call.principal.has("review_tags"))
+
+
+@router.get("/tags/quality")
+def quality_page(call: Web) -> Response:
+    """Coverage, change rate, error rate, usage and contradictions per tag."""
+    board = call.run("tag.quality", lambda s, ctx: quality.dashboard(s, ctx))
+    return call.page("tags/quality.html", board=board)
+
+
+@router.get("/tags/{code}")
+def detail(call: Web, code: str) -> Response:
+    """One tag: description, versions, rule editor."""
+    return _detail(call, code)
+
+
+@router.post("/tags/{code}/draft")
+def draft(call: Web, code: str) -> Response:
+    """Save the editor's text as a new draft, or dry-run it (button `action=dry`)."""
+    text = call.value("expression")
+    try:
+        if call.value("action") == "dry":
+            result = call.run("tag.dry_run", lambda s, ctx: service.dry_run(s, ctx, code=code, expression=text),
+                              target=code)
+            return _detail(call, code, expression=text, dry=result)
+        call.run("tag.draft", lambda s, ctx: service.save_draft(s, ctx, code=code, expression=text), target=code)
+    except ValidationFailed as exc:
+        return _detail(call, code, expression=text, problems=forms.problems(exc, ["expression"]), status=exc.status)
+    return call.redirect(f"/tags/{code}?ok=saved")
+
+
+@router.post("/tags/{code}/versions/{version}/{step}")
+def step(call: Web, code: str, version: int, step: str) -> Response:
+    """Review, activate or retire a version."""
+    fn = {"review": service.review, "activate": service.activate, "retire": service.retire}.get(step)
+    if fn is None:
+        raise NotFound()
+    try:
+        call.run(f"tag.{step}", lambda s, ctx: fn(s, ctx, code=code, version=version), target=code)
+    except (Conflict, Forbidden) as exc:
+        if exc.code == "csrf_failed":
+            raise
+        problems = forms.Problems(general=[exc.message])
+        return _detail(call, code, problems=problems, status=exc.status)
+    return call.redirect(f"/tags/{code}?ok=saved")
+
+
+@router.get("/customers/{no}/grade")
+def grade(call: Web, no: str) -> Response:
+    """Why a customer has its grade, stars and RFM scores."""
+    got = call.run("tag.explain", lambda s, ctx: service.explain_grade(s, ctx, archive_no=no), target=no)
+    return call.page("tags/grade.html", no=no, got=got)
+
+
+@router.get("/segments")
+def segment_list(call: Web) -> Response:
+    """The user's segments and a form for a new one."""
+    rows = call.run("segment.list", lambda s, ctx: segments.list_(s, ctx))
+    return call.page("tags/segments.html", rows=rows, problems=forms.Problems(), name="", expression="")
+
+
+@router.post("/segments")
+def segment_create(call: Web) -> Response:
+    """Save a new segment."""
+    data = {"name": call.value("name"), "expression": call.value("expression"),
+            "description": call.value("description") or None}
+    try:
+        seg = call.run("segment.save", lambda s, ctx: segments.save(s, ctx, data=data))
+    except ValidationFailed as exc:
+        rows = call.run("segment.list", lambda s, ctx: segments.list_(s, ctx))
+        return call.page("tags/segments.html", rows=rows, problems=forms.problems(exc, ["name", "expression"]),
+                         name=data["name"], expression=data["expression"], status=exc.status)
+    return call.redirect(f"/segments/{seg['id']}")
+
+
+@router.get("/segments/{segment_id}")
+def segment_members(call: Web, segment_id: str) -> Response:
+    """Count and members (in scope) of a segment."""
+    got = call.run("segment.members", lambda s, ctx: segments.members(s, ctx, segment_id=segment_id, limit=100))
+    return call.page("tags/segment.html", got=got)

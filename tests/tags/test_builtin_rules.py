@@ -1,0 +1,158 @@
+"""Every built-in rule against an independent Python computation, with values exactly at each threshold."""
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from kehu.tags import engine
+from kehu.tags.models import CustomerTag, Tag
+from tests.tags.conftest import AS_OF, add_order, new_customer
+
+TIER_1 = {"北京", "上海", "广州", "深圳"}
+NEW_1 = {"成都", "重庆", "杭州", "武汉", "苏州", "西安", "南京", "长沙", "天津", "郑州", "东莞", "青岛", "昆明", "宁波",
+         "合肥"}
+TIER_2 = {"佛山", "沈阳", "无锡", "济南", "厦门", "福州", "温州", "哈尔滨", "石家庄", "大连", "南宁", "泉州", "金华",
+          "贵阳", "常州", "长春", "南昌", "南通", "嘉兴", "徐州", "惠州", "太原", "台州", "绍兴", "保定", "中山", "潍坊",
+          "临沂", "珠海", "烟台", "兰州"}
+
+
+def years_old(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def expected(c: dict, orders: list[tuple[date, Decimal]]) -> set[str]:
+    """The SPEC §6 tags of one customer, computed independently of the rule language."""
+    out = set()
+    if c.get("birth_date"):
+        age = years_old(date.fromisoformat(c["birth_date"]), AS_OF)
+        for code, lo, hi in (("age_18_25", 18, 25), ("age_26_35", 26, 35), ("age_36_45", 36, 45), ("age_over_45", 46, 999)):
+            if lo <= age <= hi:
+                out.add(code)
+    out |= {"M": {"gender_male"}, "F": {"gender_female"}}.get(c.get("gender"), set())
+    city, district = (c.get("city") or "").removesuffix("市"), c.get("district") or ""
+    if district.endswith(("县", "旗")):
+        out.add("rural")
+    elif city:
+        out.add("tier_1" if city in TIER_1 else "tier_new1" if city in NEW_1 else "tier_2" if city in TIER_2 else "tier_3")
+    occ = c.get("occupation") or ""
+    for code, words in (("occ_manager", "经理 总监 总裁 董事 主管"), ("occ_education", "教师 老师 教授"),
+                        ("occ_medical", "医生 护士 医师"), ("occ_engineer", "工程师 程序员 技术员"), ("occ_civil", "公务员"),
+                        ("occ_student", "学生")):
+        if any(w in occ for w in words.split()):
+            out.add(code)
+    past = [(d, a) for d, a in orders if d <= AS_OF]
+    n30 = sum(1 for d, _ in past if (AS_OF - d).days < 30)
+    n90 = sum(1 for d, _ in past if (AS_OF - d).days < 90)
+    year = sum((a for d, a in past if (AS_OF - d).days < 365), Decimal(0))
+    if n30 >= 3:
+        out.add("freq_high")
+    elif n30 >= 1:
+        out.add("freq_medium")
+    elif past and n90 <= 1:
+        out.add("freq_low")
+    if year >= 100000:
+        out.add("amount_high")
+    elif year >= 30000:
+        out.add("amount_medium")
+    elif past:
+        out.add("amount_low")
+    if past:
+        since = (AS_OF - max(d for d, _ in past)).days
+        out.add("active" if since <= 90 else "dormant" if since < 180 else "churned")
+    return out
+
+
+RULE_CODES = None
+
+
+def test_builtin_rules_match_an_independent_computation(kehu, world):
+    rng = random.Random(6)
+    people: list[tuple[dict, list]] = []
+    # boundaries: birthdays exactly on AS_OF at each band edge, and the day after
+    for years in (17, 18, 25, 26, 35, 36, 45, 46):
+        for shift in (0, 1):
+            born = date(AS_OF.year - years, AS_OF.month, AS_OF.day) + timedelta(days=shift)
+            people.append(({"birth_date": born.isoformat(), "gender": "F"}, []))
+    people.append(({"birth_date": "2008-02-29", "gender": "U"}, []))
+    for city, district in (("北京市", "朝阳区"), ("成都", None), ("佛山市", "禅城区"), ("邯郸市", None),
+                           ("保定市", "涞源县"), ("呼和浩特市", "土默特左旗")):
+        people.append(({"city": city, "district": district, "gender": "M", "occupation": rng.choice(
+            ["销售经理", "中学教师", "护士", "软件工程师", "公务员", "学生", "自由职业"])}, []))
+    people.append(({"city": None, "province": None, "district": None}, []))
+    d = AS_OF
+    # purchase counts at the 30/90-day edges, amounts at the 30,000/100,000 edges, recency at 90/180
+    people += [
+        ({}, [(d - timedelta(days=29), Decimal(10))] * 3),                      # 3 within 30 days → high
+        ({}, [(d - timedelta(days=29), Decimal(10))] * 2 + [(d - timedelta(days=30), Decimal(10))]),  # 2 → medium
+        ({}, [(d - timedelta(days=30), Decimal(10))]),                           # 0 in 30, 1 in 90 → low
+        ({}, [(d - timedelta(days=89), Decimal(10))] * 2),                       # 2 in 90 → no frequency tag
+        ({}, [(d - timedelta(days=90), Decimal(10))] * 2),                       # outside the quarter → low
+        ({}, [(d - timedelta(days=364), Decimal("100000"))]),                    # exactly 100,000 in the year
+        ({}, [(d - timedelta(days=365), Decimal("100000")), (d, Decimal("29999.99"))]),
+        ({}, [(d - timedelta(days=10), Decimal("30000"))]),
+        ({}, [(d - timedelta(days=90), Decimal(1))]),                            # 90 days ago → active
+        ({}, [(d - timedelta(days=91), Decimal(1))]),                            # dormant
+        ({}, [(d - timedelta(days=179), Decimal(1))]),
+        ({}, [(d - timedelta(days=180), Decimal(1))]),                           # churned
+        ({}, [(d + timedelta(days=1), Decimal(5000))]),                          # after the evaluation day: ignored
+    ]
+    for _ in range(25):  # and random ones
+        orders = [(d - timedelta(days=rng.randint(0, 500)), Decimal(rng.choice([500, 9999, 30000, 45000, 100000])))
+                  for _ in range(rng.randint(0, 8))]
+        people.append(({"birth_date": (date(1950, 1, 1) + timedelta(days=rng.randint(0, 25000))).isoformat(),
+                        "gender": rng.choice("MFU"), "city": rng.choice(["上海市", "杭州", "温州", "丽江", "北京"])},
+                       orders))
+    ids = []
+    for data, orders in people:
+        data.update({k: data.get(k) for k in ("gender", "birth_date", "city", "district", "occupation")})
+        cid = new_customer(kehu, world, **data)
+        for on, amount in orders:
+            add_order(kehu, cid, on=on, amount=amount)
+        ids.append(cid)
+    with kehu.db.transaction() as s:
+        engine.evaluate_all(s, world.ctx("info").catalog, as_of=AS_OF)
+    with kehu.db.reader() as s:
+        got: dict[str, set[str]] = {cid: set() for cid in ids}
+        codes = set(s.execute(select(Tag.code).where(Tag.builtin.is_(True), Tag.mode == "rule",
+                                                       Tag.code.not_like("pref_%"), Tag.code != "potential")).scalars())
+        for cid, code in s.execute(select(CustomerTag.customer_id, Tag.code).join(Tag, Tag.id == CustomerTag.tag_id)):
+            if code in codes:
+                got[cid].add(code)
+    for (data, orders), cid in zip(people, ids):
+        assert got[cid] == expected(data, orders), (data, orders)
+    # the thresholds themselves were hit: every rule tag of SPEC §6 was given to someone
+    assert {"freq_high", "freq_medium", "freq_low", "amount_high", "amount_medium", "amount_low", "active", "dormant",
+            "churned", "rural", "tier_1", "tier_new1", "tier_2", "tier_3", "age_18_25", "age_over_45"} <= set().union(*got.values())
+
+
+def test_full_evaluation_is_idempotent_and_records_history(kehu, world):
+    cid = new_customer(kehu, world, birth_date="1990-01-01")
+    add_order(kehu, cid, on=AS_OF - timedelta(days=5), amount=500)
+    cat = world.ctx("info").catalog
+    with kehu.db.transaction() as s:
+        first = engine.evaluate_all(s, cat, as_of=AS_OF)
+    with kehu.db.transaction() as s:
+        second = engine.evaluate_all(s, cat, as_of=AS_OF)
+    assert sum(c["gained"] for c in first["changes"].values()) >= 4
+    assert all(c == {"gained": 0, "lost": 0} for c in second["changes"].values())
+    with kehu.db.transaction() as s:  # a year later the customer is churned: active lost, churned gained
+        later = engine.evaluate_all(s, cat, as_of=AS_OF + timedelta(days=365))
+    assert later["changes"]["active"]["lost"] == 1 and later["changes"]["churned"]["gained"] == 1
+
+
+def test_product_line_preference(kehu, world, lines):
+    cid = new_customer(kehu, world)
+    add_order(kehu, cid, on=AS_OF - timedelta(days=3), amount=400, product_id=lines["SW"])
+    add_order(kehu, cid, on=AS_OF - timedelta(days=3), amount=600, product_id=lines["HW"])
+    other = new_customer(kehu, world)
+    add_order(kehu, other, on=AS_OF - timedelta(days=3), amount=399, product_id=lines["SW"])
+    add_order(kehu, other, on=AS_OF - timedelta(days=3), amount=601, product_id=lines["HW"])
+    with kehu.db.transaction() as s:
+        engine.evaluate_all(s, world.ctx("info").catalog, as_of=AS_OF)
+    with kehu.db.reader() as s:
+        rows = set(s.execute(select(CustomerTag.customer_id, Tag.code).join(Tag).where(Tag.code.like("line_%"))).all())
+    # 40 % of the year's item spend is the threshold: 400/1000 qualifies, 399/1000 does not
+    assert rows == {(cid, "line_sw"), (cid, "line_hw"), (other, "line_hw")}

@@ -1,0 +1,81 @@
+"""Web pages of tags: catalogue, rule editor with dry run and errors, quality, segments, chips and filters."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from kehu.access import service as access
+from kehu.tags import engine
+from kehu.tags.service import today
+from kehu.web.session import SESSION_COOKIE
+from tests.fixtures.world import create_customer
+from tests.tags.conftest import add_order, customer_id
+
+
+@pytest.fixture
+def browse(client, kehu, world):
+    """`browse(user)`: the test client signed in to the web UI as that user."""
+    def go(username: str):
+        with kehu.db.transaction() as s:
+            result = access.login(s, kehu=kehu, username=username, password=world.password, ip="127.0.0.1",
+                                  kind="web")
+        client.cookies.set(SESSION_COOKIE, result.token)
+        return client
+    return go
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_catalogue_editor_dry_run_and_errors(browse, kehu, world):
+    c = browse("info")
+    page = c.get("/tags")
+    assert page.status_code == 200 and "/tags/freq_high" in page.text and 'href="/tags/quality"' in page.text
+    detail = c.get("/tags/freq_high")
+    assert detail.status_code == 200 and "count(orders, 30d) &gt;= 3" in detail.text
+    bad = c.post("/tags/freq_high/draft", data={"csrf": _csrf(detail.text), "expression": "count(orders) >",
+                                               "action": "save"})
+    assert bad.status_code == 422 and "第1行第16列" in bad.text
+    dry = c.post("/tags/freq_high/draft", data={"csrf": _csrf(detail.text), "expression": "count(orders) >= 0",
+                                               "action": "dry"})
+    assert dry.status_code == 200 and "试运行结果" in dry.text
+    saved = c.post("/tags/freq_high/draft", data={"csrf": _csrf(detail.text), "expression": "count(orders, 30d) >= 4",
+                                                 "action": "save"}, follow_redirects=False)
+    assert saved.status_code == 303
+    assert "count(orders, 30d) &gt;= 4" in c.get("/tags/freq_high").text
+    assert c.get("/tags/quality").status_code == 200
+
+
+def test_chips_and_filters_on_the_customer_list_and_archive(browse, kehu, world):
+    info = world.ctx("info")
+    buyer = create_customer(kehu, as_user=info, id_number=None)
+    idle = create_customer(kehu, as_user=info, id_number=None)
+    add_order(kehu, customer_id(kehu, buyer), on=today() - timedelta(days=1), amount=500)
+    with kehu.db.transaction() as s:
+        engine.evaluate_all(s, info.catalog, as_of=today())
+    c = browse("info")
+    listing = c.get("/customers?tag=active")
+    assert listing.status_code == 200 and buyer in listing.text and idle not in listing.text
+    assert 'href="/customers?tag=active"' in listing.text  # the chip itself links to the filter
+    graded = c.get("/customers?grade=A")
+    assert buyer in graded.text and idle not in graded.text
+    archive = c.get(f"/customers/{buyer}")
+    assert archive.status_code == 200 and "chip grade grade-a" in archive.text
+    assert f'href="/customers/{buyer}/grade"' in archive.text
+    why = c.get(f"/customers/{buyer}/grade")
+    assert why.status_code == 200 and "近90天消费额排名前15" in why.text
+    assert browse("bob").get(f"/customers/{buyer}/grade").status_code == 404  # not bob's customer
+
+
+def test_segments_pages(browse, kehu, world):
+    c = browse("alice")
+    page = c.get("/segments")
+    assert page.status_code == 200
+    r = c.post("/segments", data={"csrf": _csrf(page.text), "name": "活跃", "expression": 'has_tag("active")'},
+               follow_redirects=True)
+    assert r.status_code == 200 and "has_tag(&#34;active&#34;)" in r.text
+    # staff manage no tags: no quality page for them
+    assert c.get("/tags/quality").status_code == 404
