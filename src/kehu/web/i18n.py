@@ -289,6 +289,37 @@ ZH_CN: dict[str, str] = {
     # ---- imports ----
     #
     # ---- consent ----
+    "entity.consent": "告知同意记录",
+    "consent.tab": "告知同意",
+    "consent.title": "告知同意",
+    "consent.legend": "告知同意（个人信息保护法）",
+    "consent.legend_optional": "补充告知同意（新增敏感信息时填写）",
+    "consent.notice_shown": "已向客户告知：{title}（版本 {version}）",
+    "consent.purposes": "客户同意的处理目的",
+    "consent.channel": "收集渠道",
+    "consent.sensitive": "客户单独同意处理其敏感个人信息（一级信息）",
+    "consent.sensitive_help": "证件号码、银行账户、健康状况、精确位置等一级信息须取得此项单独同意，否则拒绝保存。",
+    "consent.guardian_name": "监护人姓名",
+    "consent.guardian_relation": "与监护人关系",
+    "consent.guardian_help": "客户不满十四周岁时必填：须取得其父母或其他监护人的同意。",
+    "consent.state": "当前同意状态",
+    "consent.item": "事项",
+    "consent.status": "状态",
+    "consent.since": "变更时间",
+    "consent.granted": "已同意",
+    "consent.withdrawn": "已撤回",
+    "consent.none": "未同意",
+    "consent.sensitive_item": "敏感个人信息单独同意",
+    "consent.minor": "不满十四周岁：须有监护人同意",
+    "consent.history": "同意与撤回记录",
+    "consent.by_customer": "客户本人（公开渠道）",
+    "consent.empty": "暂无告知同意记录。",
+    "consent.withdraw_title": "登记撤回同意",
+    "consent.withdraw_all": "撤回全部同意",
+    "consent.withdraw_reason": "撤回说明",
+    "consent.withdraw_submit": "登记撤回（立即生效）",
+    "consent.grant_title": "登记新的同意",
+    "consent.grant_submit": "登记同意",
     #
     # ---- intake ----
     #
