@@ -149,7 +149,7 @@ def check(basis: Basis | None, *, given: list[tuple[str, FieldSpec]], minor: boo
                                      f"{spec.label}：属于敏感个人信息（一级），须取得客户的单独同意"))
     if basis is not None and basis.scope:
         for name, spec in given:
-            if spec.category not in basis.scope and spec.entity != "consent":
+            if spec.category not in basis.scope and spec.category != "management":  # management data is ours
                 errors.append(FieldError(name, "outside_consent_scope",
                                          f"{spec.label}：不在客户同意的信息范围内"))
     if minor and not guardian_in_force and not (basis and basis.guardian_name and basis.guardian_relation):
