@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     port: int = 8000
     #: Mark session cookies Secure (set true behind HTTPS).
     secure_cookies: bool = False
+    #: Public collection form: submissions allowed per client address within `intake_rate_window` seconds.
+    intake_rate_limit: int = 5
+    #: Public collection form: length of the rate-limit window, in seconds.
+    intake_rate_window: int = 600
 
     def resolved_key_file(self) -> Path:
         """The key file path: explicit setting or var_dir/keys.json."""
