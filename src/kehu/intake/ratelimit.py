@@ -5,6 +5,7 @@ their own share — put the limit at the proxy too in that case (docs/consent.md
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -39,7 +40,7 @@ class SlidingWindow:
             while events and events[0] <= now - self.window:
                 events.popleft()
             if len(events) >= self.limit:
-                wait = int(events[0] + self.window - now) + 1
+                wait = max(1, math.ceil(events[0] + self.window - now))
                 raise RateLimited(f"提交过于频繁，请{wait}秒后再试")
             events.append(now)
 

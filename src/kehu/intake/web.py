@@ -6,6 +6,7 @@ The public form is anonymous: it is protected against cross-site posting by a si
 from __future__ import annotations
 
 import secrets
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -51,6 +52,12 @@ def _signer(request: Request) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(request.app.state.kehu.keys.session, salt="kehu.intake.collect")
 
 
+def _form_of(session, code: str) -> SimpleNamespace:
+    """The public form's name, fields and purposes, read inside the session."""
+    channel = service.form_channel(session, code)
+    return SimpleNamespace(name=channel.name, field_list=channel.field_list, purpose_list=channel.purpose_list)
+
+
 def _inputs(catalog, channel, posted: FormData | None, problems: forms.Problems) -> list[forms.Input]:
     items = []
     for name in channel.field_list:
@@ -67,7 +74,7 @@ def _collect_page(request: Request, code: str, *, posted: FormData | None = None
                   status: int = 200, message: str | None = None) -> Response:
     kehu = request.app.state.kehu
     with kehu.db.reader() as session:
-        channel = service.form_channel(session, code)
+        channel = _form_of(session, code)
         options = consent.form_options(session)
         catalog = kehu.catalog(session)
     problems = forms.problems(exc, channel.field_list + list(consent_web.ERROR_FIELDS)) if exc else forms.Problems()
@@ -112,7 +119,7 @@ def collect(request: Request, code: str, form: Annotated[FormData, Depends(read_
     if not _token_ok(request, form, code):
         return _collect_page(request, code, posted=form, status=403, message=t("intake.form_expired"))
     with kehu.db.reader() as session:
-        fields = service.form_channel(session, code).field_list
+        fields = _form_of(session, code).field_list
     data = {name: form.get(name) for name in fields if isinstance(form.get(name), str)}
     try:
         with kehu.db.transaction() as session:
@@ -127,7 +134,7 @@ def collect(request: Request, code: str, form: Annotated[FormData, Depends(read_
 def collect_done(request: Request, code: str) -> Response:
     """Thank-you page after a submission."""
     with request.app.state.kehu.db.reader() as session:
-        channel = service.form_channel(session, code)
+        channel = _form_of(session, code)
     return render(request, "intake/collect_done.html", channel=channel)
 
 
