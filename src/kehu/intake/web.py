@@ -180,7 +180,7 @@ def register(call: Web) -> Response:
 def queue(call: Web, status: str = "pending") -> Response:
     """Submissions waiting for review (or decided ones)."""
     items = call.run("intake.queue", lambda s, ctx: service.queue(s, ctx, status=status))
-    return call.page("intake/queue.html", items=items, status=status)
+    return call.page("intake/queue.html", items=items, shown=status)
 
 
 def _review_page(call: WebCall, submission_id: str, *, exc: KehuError | None = None, status: int = 200) -> Response:
