@@ -11,16 +11,16 @@ from starlette.datastructures import FormData
 from kehu.consent import service
 from kehu.consent.models import GUARDIAN_RELATIONS
 from kehu.customers.models import CHANNELS
-from kehu.errors import Forbidden, ValidationFailed
+from kehu.errors import ValidationFailed
 from kehu.web import forms
 from kehu.web.errors import HtmlRoute
 from kehu.web.render import hx_target
-from kehu.web.session import CSRF_CODE, Web, WebCall
+from kehu.web.session import Web, WebCall
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 #: Names of the consent inputs on a collection form (service errors are named `consent.<part>`).
 PREFIX = "consent_"
-ERROR_FIELDS = ("consent", "consent.purposes", "consent.channel", "consent.notice_version", "consent.scope",
+ERROR_FIELDS = ("consent.purposes", "consent.channel", "consent.notice_version", "consent.scope",
                 "consent.guardian_name", "consent.guardian_relation", "consent.note")
 
 
@@ -73,9 +73,7 @@ def tab(call: Web, no: str) -> Response:
 def _post(call: WebCall, no: str, action: str, fn) -> Response:
     try:
         call.run(action, fn, target=no)
-    except (ValidationFailed, Forbidden) as exc:
-        if exc.code == CSRF_CODE or isinstance(exc, Forbidden):
-            raise
+    except ValidationFailed as exc:
         return _tab(call, no, problems=forms.problems(exc, ["purposes", "sensitive", "reason", *ERROR_FIELDS]),
                     status=exc.status)
     return call.redirect(f"/customers/{no}/consent?ok=saved")
