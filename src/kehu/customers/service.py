@@ -87,8 +87,11 @@ def _check_refs(session: Session, ctx: Ctx, values: dict[str, Any]) -> list[Fiel
     return errors
 
 
-def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exclude_id: str | None) -> None:
-    """Exact duplicates on mobile / ID number / e-mail / USCC are refused, pointing to the archive if visible."""
+def duplicate_hits(session: Session, ctx: Ctx, values: dict[str, Any], *, exclude_id: str | None = None):
+    """(field, spec, [(id, archive_no, owner, department, importance)…]) of archives sharing an exact identifier.
+
+    Mobile / ID number / e-mail by blind index (customers and contacts), USCC by value.
+    """
     for name in ("id_number", "mobile", "email", "uscc"):
         value = values.get(name)
         if value is None:
@@ -99,8 +102,13 @@ def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exc
         else:
             hits = repo.ids_by_uscc(session, value)
         hits = [h for h in hits if h[0] != exclude_id]
-        if not hits:
-            continue
+        if hits:
+            yield name, spec, hits
+
+
+def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exclude_id: str | None) -> None:
+    """Exact duplicates on mobile / ID number / e-mail / USCC are refused, pointing to the archive if visible."""
+    for name, spec, hits in duplicate_hits(session, ctx, values, exclude_id=exclude_id):
         visible = [h for h in hits if policy.in_scope(ctx.principal, owner_id=h[2], department_id=h[3],
                                                        importance=h[4])]
         if visible:

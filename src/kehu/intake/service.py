@@ -24,7 +24,6 @@ from kehu.catalog.validation import check_all
 from kehu.catalog.vault import Vault, to_text
 from kehu.consent import basis as consent
 from kehu.consent.models import ConsentRecord
-from kehu.customers import repository as customers_repo
 from kehu.customers import service as customers
 from kehu.customers.models import CHANNELS
 from kehu.db import utcnow
@@ -37,8 +36,6 @@ from kehu.runtime import Ctx, Kehu
 
 TOKEN_PREFIX = "kehu_sys_"
 REVIEW, MANAGE = "review_intake", "manage_intake"
-#: Fields checked against existing archives for the reviewer (blind index / plain USCC).
-DUPLICATE_FIELDS = ("id_number", "mobile", "email", "uscc")
 
 
 def digest(token: str) -> str:
@@ -231,20 +228,11 @@ def _shown(ctx: Ctx, values: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _duplicates(session: Session, ctx: Ctx, values: dict[str, Any]) -> list[dict[str, Any]]:
     """Existing archives with the same ID number / mobile / e-mail (blind index) or USCC."""
-    found = []
-    for name in DUPLICATE_FIELDS:
-        if not values.get(name):
-            continue
-        spec = ctx.catalog.get("customer", name)
-        if spec.blind_index:
-            hits = customers_repo.ids_by_blind(session, f"{name}_bi",
-                                               ctx.kehu.crypto.blind_index(spec.blind_index, values[name]))
-        else:
-            hits = customers_repo.ids_by_uscc(session, values[name])
-        for _id, no, owner, dept, importance in hits:
-            visible = policy.in_scope(ctx.principal, owner_id=owner, department_id=dept, importance=importance)
-            found.append({"field": name, "label": spec.label, "archive_no": no if visible else None})
-    return found
+    return [{"field": name, "label": spec.label,
+             "archive_no": no if policy.in_scope(ctx.principal, owner_id=owner, department_id=dept,
+                                                 importance=importance) else None}
+            for name, spec, hits in customers.duplicate_hits(session, ctx, values)
+            for _id, no, owner, dept, importance in hits]
 
 
 def queue(session: Session, ctx: Ctx, *, status: str = "pending", limit: int = 50) -> list[dict[str, Any]]:
