@@ -55,3 +55,26 @@ def test_public_form_to_review_to_archive(kehu, world, page, login, other_page):
     expect(page.get_by_role("status")).to_have_text("已保存。")
     expect(page.locator("table").first).to_contain_text("已撤回")
     expect(page.locator("table").nth(1)).to_contain_text("客户来电要求停止服务联系")
+
+
+def test_register_a_system_shows_its_token_once(kehu, world, page, login):
+    login(page, "info")
+    page.get_by_role("link", name="收集渠道").click()
+    expect(page.get_by_role("heading", name="收集渠道与接入系统")).to_be_visible()
+    assert_labelled(page)
+    page.get_by_label("渠道类型").select_option("system")
+    page.get_by_label("渠道代码").fill("erp")
+    page.get_by_label("渠道名称").fill("ERP 系统")
+    page.get_by_role("button", name="登记").click()
+    expect(page.locator("form.card")).to_contain_text("收集字段至少应包含")  # refused form keeps its input
+    expect(page.get_by_label("渠道代码")).to_have_value("erp")
+    page.locator("input[name=fields][value=name]").check()
+    page.locator("input[name=fields][value=mobile]").check()
+    page.locator("input[name=purposes][value=service]").check()
+    page.get_by_role("button", name="登记").click()
+    token = page.locator("#system-token").inner_text()
+    assert token.startswith("kehu_sys_")
+    expect(page.locator("tbody tr", has_text="ERP 系统")).to_contain_text("外部系统接口")
+    page.reload()
+    expect(page.locator("#system-token")).to_have_count(0)  # shown once
+    assert token not in page.content()

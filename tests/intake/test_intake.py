@@ -50,6 +50,8 @@ def test_system_token_scope_and_nothing_written_on_bad_input(client, api, kehu, 
                          {"d": service.digest(token)}).scalar_one() == 1
     assert _submit(client, "kehu_sys_wrong", PERSON).status_code == 401
     assert client.post("/api/v1/intake/submissions", json={"data": PERSON}).status_code == 401
+    denied = client.get("/api/v1/audit", params={"action": "intake.submit"}, headers=api("auditor")).json()["items"]
+    assert len(denied) == 2 and {e["outcome"] for e in denied} == {"denied"}
     r = _submit(client, token, {**PERSON, "bank_account": "6222020200112233445", "importance": "key"})
     assert r.status_code == 422
     assert {e["field"]: e["code"] for e in r.json()["errors"]} == {"bank_account": "out_of_scope",

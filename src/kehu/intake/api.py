@@ -9,6 +9,7 @@ from pydantic import Field
 
 from kehu.customers.api import Api
 from kehu.edge import bearer, client_ip
+from kehu.errors import Unauthenticated
 from kehu.intake import service
 from kehu.schemas import ConsentInput, Scalar, Strict
 
@@ -51,9 +52,15 @@ def submit(request: Request, payload: SubmissionRequest, response: Response,
     kehu = request.app.state.kehu
     token = credentials.credentials if credentials else None
     consent = payload.consent.model_dump(exclude_unset=True) if payload.consent else None
-    with kehu.db.transaction() as session:
-        result = service.submit_system(session, kehu, token=token, data=payload.data, consent_input=consent,
-                                       ip=client_ip(request))
+    try:
+        with kehu.db.transaction() as session:
+            result = service.submit_system(session, kehu, token=token, data=payload.data, consent_input=consent,
+                                           ip=client_ip(request))
+    except Unauthenticated:
+        with kehu.db.transaction() as session:  # a refused token is evidence (guessing): its own transaction
+            kehu.audit.stage(session, action="intake.submit", outcome="denied", actor_name="system:?",
+                             ip=client_ip(request), detail={"code": "invalid_token"})
+        raise
     if result["status"] == "approved":
         response.status_code = 201
     return result
