@@ -189,6 +189,12 @@ def test_record_many_for_bulk_callers(kehu, world):
     with kehu.db.reader() as s:
         assert basis.allowed(s, ids, "contract") == set(ids)
         assert s.execute(select(func.count()).select_from(ConsentRecord)).scalar_one() == 2
+    with kehu.db.transaction() as s:  # an import updating the same archives again: the state is overwritten
+        again, _ = basis.parse(s, {"purposes": ["contract"], "channel": "import"})
+        assert basis.record_many(s, ctx, ids[:1], again) == 1
+    with kehu.db.reader() as s:
+        assert basis.allowed(s, ids, "contract") == set(ids) and basis.allowed(s, ids, "service") == set(ids)
+        assert s.execute(select(func.count()).select_from(ConsentState)).scalar_one() == 6  # 2 × (2 + sensitive)
     with kehu.db.transaction() as s, pytest.raises(ValueError):
         basis.record_many(s, ctx, ids, basis.Basis(purposes=("service",), channel="import", notice_version="1.0",
                                                    guardian_name="某某"))

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -196,16 +196,16 @@ def require_sensitive(session: Session, customer_id: str) -> None:
 
 
 def _upsert_state(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert or overwrite consent_state rows (one statement per dialect)."""
+    """Insert or overwrite consent_state rows: one upsert statement, executed for all rows (executemany)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     table = ConsentState.__table__
-    ins = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).values(rows)
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     session.execute(ins.on_conflict_do_update(
         index_elements=["customer_id", "item"],
         set_={"granted": ins.excluded.granted, "changed_at": ins.excluded.changed_at,
-              "record_id": ins.excluded.record_id}))
+              "record_id": ins.excluded.record_id}), rows)
 
 
 def _record_row(vault: Vault | None, ctx: Ctx, *, customer_id: str, action: str,
@@ -282,9 +282,13 @@ def record_many(session: Session, ctx: Ctx, customer_ids: list[str], basis: Basi
                         "recorded_at": now, "recorded_by": ctx.principal.user_id})
         states += [{"customer_id": cid, "item": i, "granted": True, "changed_at": now, "record_id": rid}
                    for i in items]
-    session.execute(ConsentRecord.__table__.insert(), records)
-    for i in range(0, len(states), _IN_CHUNK):
-        _upsert_state(session, states[i:i + _IN_CHUNK])
+    from kehu.customers.bulk import _Insert  # the bulk path's compiled executemany (same bind processing)
+
+    _Insert(session, ConsentRecord)(session, records)
+    for i in range(0, len(customer_ids), _IN_CHUNK):  # an archive updated by an import may hold a state already
+        session.connection().execute(delete(ConsentState).where(ConsentState.customer_id.in_(customer_ids[i:i + _IN_CHUNK]),
+                                                   ConsentState.item.in_(items)))
+    _Insert(session, ConsentState)(session, states)
     ctx.audit(session, action="consent.grant_many", target_type="consent", fields=GRANT_FIELDS,
               detail={"count": len(customer_ids), "purposes": list(basis.purposes), "sensitive": basis.sensitive,
                       "channel": basis.channel, "notice_version": basis.notice_version})
