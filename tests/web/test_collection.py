@@ -1,4 +1,4 @@
-"""In a real browser: a customer fills the public form, a reviewer corrects and approves, the archive exists."""
+"""In a real browser: public collection form → review with a correction → archive and its consent tab; channels."""
 from __future__ import annotations
 
 import re
