@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     backup_keep_keys: int = 2
     #: Largest file accepted as an order/contract attachment, in bytes.
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    #: Public collection form: submissions allowed per client address within `intake_rate_window` seconds.
+    intake_rate_limit: int = 5
+    #: Public collection form: length of the rate-limit window, in seconds.
+    intake_rate_window: int = 600
 
     def resolved_key_file(self) -> Path:
         """The key file path: explicit setting or var_dir/keys.json."""

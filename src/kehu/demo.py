@@ -23,6 +23,9 @@ from typing import Any
 
 DEFAULT_SEED = 20261122
 DEMO_PASSWORD = "Kehu-demo-2026"
+#: the legal basis of the demo archives (as a staff member would record it at entry)
+DEMO_CONSENT = {"purposes": ["service", "contract", "marketing"], "channel": "visit", "sensitive": True,
+                "note": "演示数据"}
 DEMO_REASON = "演示数据"
 
 #: Demo departments: key → (name, parent key).
@@ -625,7 +628,7 @@ def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | Non
     def flush() -> None:
         nonlocal done
         with kehu.db.transaction() as s:
-            out = bulk.create_many(s, ctx, chunk, reason=DEMO_REASON)
+            out = bulk.create_many(s, ctx, chunk, reason=DEMO_REASON, consent=DEMO_CONSENT)
         result.created += out.created
         result.rejected += out.rejected
         if len(result.errors) < 20:

@@ -39,20 +39,34 @@ def input_model(entity: str, suffix: str, extra: tuple[tuple[str, Any, Any], ...
     return create_model(f"{entity.title()}{suffix}", __base__=Strict, **fields)
 
 
+class ConsentInput(Strict):
+    """The legal basis of a collection (PIPL): purposes, channel, notice, the separate sensitive consent, guardian."""
+
+    purposes: list[str] = Field(default_factory=list, max_length=20, title="处理目的（代码）")
+    channel: Optional[str] = Field(default=None, max_length=20, title="收集渠道")
+    notice_version: Optional[str] = Field(default=None, max_length=20, title="隐私政策版本（默认当前版本）")
+    sensitive: bool = Field(default=False, title="敏感个人信息（一级）单独同意")
+    scope: Optional[list[str]] = Field(default=None, max_length=20, title="信息范围（信息类别代码）")
+    guardian_name: Optional[str] = Field(default=None, max_length=60, title="监护人姓名（不满十四周岁）")
+    guardian_relation: Optional[str] = Field(default=None, max_length=12, title="与监护人关系")
+    note: Optional[str] = Field(default=None, max_length=500, title="说明")
+
+
 REASON = ("reason", Optional[str], Field(default=None, max_length=500, title="原因"))
+CONSENT = ("consent", Optional[ConsentInput], Field(default=None, title="告知同意记录"))
 ContactCreate = input_model("contact", "Create")
 AddressCreate = input_model("address", "Create")
 AnniversaryCreate = input_model("anniversary", "Create")
 RelationCreate = input_model("relation", "Create")
 CustomerCreate = input_model("customer", "Create", (
-    REASON,
+    REASON, CONSENT,
     ("contacts", list[ContactCreate], Field(default_factory=list)),
     ("addresses", list[AddressCreate], Field(default_factory=list)),
     ("anniversaries", list[AnniversaryCreate], Field(default_factory=list)),
     ("relations", list[RelationCreate], Field(default_factory=list)),
 ))
 CustomerUpdate = input_model("customer", "Update", (
-    REASON, ("version", Optional[int], Field(default=None, title="版本号（乐观锁）")),
+    REASON, CONSENT, ("version", Optional[int], Field(default=None, title="版本号（乐观锁）")),
 ))
 CHILD_CREATE = {"contact": ContactCreate, "address": AddressCreate, "anniversary": AnniversaryCreate,
                 "relation": RelationCreate}

@@ -45,7 +45,7 @@ def _setup(kehu, world, client, api):
     no["key"] = create_customer(kehu, as_user=alice, id_number=None, importance="key")
     r = client.post("/api/v1/customers", headers=ha, json={
         "kind": "organisation", "name": "杭州纪念日测试有限公司", "mobile": "13811112222",
-        "street": "西湖1号",
+        "street": "西湖1号", "consent": {"purposes": ["service"], "channel": "visit"},
         "anniversaries": [{"kind": "founding", "day": "2010-03-15", "note": "公司成立"}]})
     assert r.status_code == 201, r.text
     no["ann"] = r.json()["archive_no"]

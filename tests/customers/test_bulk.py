@@ -12,7 +12,7 @@ from kehu.catalog.vault import Vault
 from kehu.customers import bulk, service
 from kehu.customers.models import Contact, Customer, History
 from kehu.errors import Forbidden
-from tests.fixtures.world import customer_data, id_number
+from tests.fixtures.world import customer_row as customer_data, id_number, with_consent
 
 SKIP = {"id", "customer_id", "archive_no", "created_at", "updated_at", "dek"}
 
@@ -97,7 +97,7 @@ def test_bulk_stores_exactly_what_service_create_stores(kehu, world, make):
     # service.create first, read back, then roll back so the same identifiers can be created again
     session = kehu.db.sessions()
     try:
-        created = service.create(session, ctx, data=data, children=children, reason="录入")
+        created = service.create(session, ctx, data=with_consent(data), children=children, reason="录入")
         session.flush()
         by_service = stored(session, kehu, created.archive_no), shown(session, ctx, created.archive_no)
     finally:
@@ -119,7 +119,7 @@ def test_bulk_and_service_agree_for_a_staff_member(kehu, world):
     data, children = bulk.split(row)
     session = kehu.db.sessions()
     try:
-        no = service.create(session, ctx, data=data, children=children).archive_no
+        no = service.create(session, ctx, data=with_consent(data), children=children).archive_no
         session.flush()
         expected = stored(session, kehu, no)
     finally:
@@ -203,8 +203,8 @@ def test_duplicates_of_existing_archives_are_rejected(kehu, world):
     existing = customer_data()
     company = customer_data(kind="organisation", uscc=credit_code("91310000MA1FL0001"))
     with kehu.db.transaction() as s:
-        no = service.create(s, world.ctx("alice"), data=existing, reason="测试").archive_no
-        service.create(s, info, data=company, reason="测试")
+        no = service.create(s, world.ctx("alice"), data=with_consent(existing), reason="测试").archive_no
+        service.create(s, info, data=with_consent(company), reason="测试")
     rows = [customer_data(id_number=existing["id_number"]), customer_data(email=existing["email"].upper()),
             customer_data(kind="organisation", uscc=company["uscc"].lower()), customer_data()]
     with kehu.db.transaction() as s:
@@ -236,7 +236,7 @@ def test_importance_classes_outside_the_role_are_out_of_scope(kehu, world):
     info = world.ctx("info")
     key = customer_data(importance="key")
     with kehu.db.transaction() as s:
-        no = service.create(s, info, data=key, reason="测试").archive_no
+        no = service.create(s, info, data=with_consent(key), reason="测试").archive_no
     ctx = world.ctx("info")
     ctx.principal = replace(ctx.principal, importance=frozenset({"normal", "core"}))
     rows = [customer_data(importance="key"), customer_data(importance="core"), customer_data(mobile=key["mobile"])]

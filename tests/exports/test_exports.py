@@ -193,8 +193,11 @@ def test_every_export_is_audited_with_row_count_and_fields_never_values(kehu, wo
 
 
 def test_marketing_exports_are_filtered_by_consent(kehu, world, client, api, book):
+    from kehu.consent import allows
     from kehu.exports import hooks
 
+    assert hooks.consent_check() is allows  # installed at start-up by kehu.consent
+    hooks.set_consent_check(None)
     r = export(client, api("info"), fields=["archive_no"], use="marketing")
     assert r.status_code == 409 and r.json()["code"] == "consent_check_unavailable"
     refused = set(book["alice"][:1])
@@ -208,7 +211,7 @@ def test_marketing_exports_are_filtered_by_consent(kehu, world, client, api, boo
     try:
         r = export(client, api("info"), fields=["archive_no"], use="marketing")
     finally:
-        hooks.set_consent_check(None)
+        hooks.set_consent_check(allows)
     _m, _h, rows = read_csv(r.content)
     assert {row[0] for row in rows} == set(book["alice"] + book["carol"]) - refused
     assert set(asked) == {"marketing"} and len(asked) == 3

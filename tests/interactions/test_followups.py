@@ -43,7 +43,7 @@ def test_create_and_list_followups(kehu, world, client, api):
 def test_followup_with_contact_person(kehu, world, client, api):
     h = api("alice")
     data = {"kind": "organisation", "name": "上海跟进测试有限公司", "mobile": "13811110000", "street": "浦东1号",
-            "contacts": [{"name": "王经理", "title": "采购经理"}]}
+            "contacts": [{"name": "王经理", "title": "采购经理"}], "consent": {"purposes": ["service"], "channel": "visit"}}
     no = client.post("/api/v1/customers", json=data, headers=h).json()["archive_no"]
     contact = client.get(f"/api/v1/customers/{no}", headers=h).json()["contacts"][0]["id"]
     r = client.post(f"/api/v1/customers/{no}/followups", json={**FOLLOWUP, "contact_id": contact}, headers=h)

@@ -45,6 +45,9 @@ def test_create_shows_field_errors_keeps_input_then_creates(kehu, world, page, l
     expect(error_of(page, "街道地址")).to_have_text("请填写街道地址")
     page.get_by_label("街道地址").fill("长安街1号")
     page.get_by_role("button", name="创建档案").click()
+    expect(error_of(page, "身份证号")).to_contain_text("须取得客户的单独同意")  # PIPL: level 1 needs its own consent
+    page.get_by_label("客户单独同意处理其敏感个人信息（一级信息）").check()
+    page.get_by_role("button", name="创建档案").click()
     expect(page.get_by_role("status")).to_have_text("已创建。")
     expect(page).to_have_url(re.compile(r"/customers/KH\d{11}\?ok=created$"))
     expect(page.locator("h1")).to_contain_text("王小明")

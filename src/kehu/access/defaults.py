@@ -46,8 +46,11 @@ CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
     # ---- imports ----
     #
     # ---- consent ----
+    "manage_consent": ("info_manager",),
     #
     # ---- intake ----
+    "review_intake": ("info_manager",),
+    "manage_intake": ("admin", "info_manager"),
     #
     # ---- approvals ----
     #

@@ -27,8 +27,11 @@ CAPABILITIES = {
     # ---- imports ----
     #
     # ---- consent ----
+    "manage_consent": "管理处理目的与隐私政策版本",
     #
     # ---- intake ----
+    "review_intake": "审核收集渠道提交的客户信息",
+    "manage_intake": "管理收集渠道与接入系统",
     #
     # ---- approvals ----
     #

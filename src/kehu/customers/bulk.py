@@ -11,6 +11,7 @@ service this never commits: the caller owns the transaction.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -23,6 +24,7 @@ from kehu.access import policy
 from kehu.access.models import User
 from kehu.catalog.validation import clean
 from kehu.catalog.vault import Vault, to_text
+from kehu.consent import basis as consent_basis
 from kehu.customers import rules
 from kehu.customers.changes import creation_row
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
@@ -431,20 +433,57 @@ class Bulk:
 
 
 def create_many(session: Session, ctx: Ctx, rows: Iterable[dict[str, Any]], *, reason: str | None = None,
-                batch_size: int = 1000, dry_run: bool = False) -> BulkResult:
+                batch_size: int = 1000, dry_run: bool = False, consent: dict[str, Any] | None = None) -> BulkResult:
     """Create many archives as `service.create` would, one audit entry for the call; bad rows are reported.
 
     `rows` are input rows as in the API body (customer fields plus optional `contacts`, `addresses`,
-    `anniversaries`, `relations` lists). `dry_run`: every check, nothing written, nothing audited.
-    Never commits.
+    `anniversaries`, `relations` lists and a `consent`). `consent` is the legal basis of rows that carry
+    none (e.g. the declaration of a whole file); a row's consent is checked like `service.create` checks it
+    (a level-1 value needs the separate sensitive consent) and recorded with `kehu.consent.basis.record_many`.
+    `dry_run`: every check, nothing written, nothing audited. Never commits.
     """
     if not ctx.principal.sees_customers:
         raise Forbidden()
     bulk = Bulk(session, ctx, reason)
+    bases: dict[str, Any] = {}  # consent input (as JSON) → (Basis | None, errors)
+    basis_of: dict[int, Any] = {}  # row → Basis
+
+    def with_consent(numbered):
+        for i, row in numbered:
+            if isinstance(row, dict) and ("consent" in row or consent is not None):
+                raw = row.get("consent", consent)
+                row = {k: v for k, v in row.items() if k != "consent"}
+                key = json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str)
+                if key not in bases:
+                    bases[key] = consent_basis.parse(session, raw)
+                basis, errors = bases[key]
+                given = [(k, ctx.catalog.get("customer", k)) for k, v in row.items()
+                         if v is not None and f"customer.{k}" in ctx.catalog.fields]
+                errors = errors or consent_basis.check(basis, given=given, minor=False)
+                if errors:
+                    bulk.fail(i, errors)
+                    continue
+                basis_of[i] = basis
+            yield i, row
+
     submitted = 0
-    for chunk in _batched(enumerate(rows), max(1, batch_size)):
+    for chunk in _batched(with_consent(enumerate(rows)), max(1, batch_size)):
         submitted += len(chunk)
         bulk.submit(chunk, dry_run=dry_run)
     if submitted and not dry_run:
         bulk.audit()
+        _record_consents(session, ctx, bulk.result, basis_of)
     return bulk.result
+
+
+def _record_consents(session: Session, ctx: Ctx, result: BulkResult, basis_of: dict[int, Any]) -> None:
+    """Consent records of the archives written, one `record_many` per distinct basis."""
+    by_basis: dict[Any, list[str]] = {}
+    for i, basis in basis_of.items():
+        if result.archive_nos.get(i):
+            by_basis.setdefault(basis, []).append(result.archive_nos[i])
+    for basis, nos in by_basis.items():
+        ids = []
+        for start in range(0, len(nos), _IN_CHUNK):
+            ids += [r[0] for r in session.execute(select(Customer.id).where(Customer.archive_no.in_(nos[start:start + _IN_CHUNK])))]
+        consent_basis.record_many(session, ctx, ids, consent_basis.with_source(basis, "bulk"))

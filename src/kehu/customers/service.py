@@ -12,6 +12,7 @@ from kehu.catalog.presenter import present, read_fields
 from kehu.catalog.spec import FieldSpec
 from kehu.catalog.validation import check_all, clean
 from kehu.catalog.vault import Vault, to_text
+from kehu.consent import basis as consent
 from kehu.customers import repository as repo
 from kehu.customers import rules
 from kehu.customers.changes import CREATED, creation_row, history_row
@@ -87,8 +88,11 @@ def _check_refs(session: Session, ctx: Ctx, values: dict[str, Any]) -> list[Fiel
     return errors
 
 
-def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exclude_id: str | None) -> None:
-    """Exact duplicates on mobile / ID number / e-mail / USCC are refused, pointing to the archive if visible."""
+def duplicate_hits(session: Session, ctx: Ctx, values: dict[str, Any], *, exclude_id: str | None = None):
+    """(field, spec, [(id, archive_no, owner, department, importance)…]) of archives sharing an exact identifier.
+
+    Mobile / ID number / e-mail by blind index (customers and contacts), USCC by value.
+    """
     for name in ("id_number", "mobile", "email", "uscc"):
         value = values.get(name)
         if value is None:
@@ -99,8 +103,13 @@ def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exc
         else:
             hits = repo.ids_by_uscc(session, value)
         hits = [h for h in hits if h[0] != exclude_id]
-        if not hits:
-            continue
+        if hits:
+            yield name, spec, hits
+
+
+def _check_duplicates(session: Session, ctx: Ctx, values: dict[str, Any], *, exclude_id: str | None) -> None:
+    """Exact duplicates on mobile / ID number / e-mail / USCC are refused, pointing to the archive if visible."""
+    for name, spec, hits in duplicate_hits(session, ctx, values, exclude_id=exclude_id):
         visible = [h for h in hits if policy.in_scope(ctx.principal, owner_id=h[2], department_id=h[3],
                                                        importance=h[4])]
         if visible:
@@ -131,6 +140,8 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
     """Create an archive (with optional contacts, addresses, anniversaries, relations)."""
     if not ctx.principal.sees_customers:
         raise Forbidden()
+    data = dict(data)
+    raw_consent = data.pop("consent", None)  # the legal basis of the collection (kehu.consent)
     values, errors = check_all(ctx.catalog, "customer", data, required=("kind", "name"))
     kids, kid_errors = _clean_children(ctx, children)
     values.setdefault("owner_id", None)
@@ -149,6 +160,9 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
     present_ = {k: v is not None for k, v in values.items()} | {k: True for k in bad}
     errors += [e for e in rules.check(values, present_) + _check_refs(session, ctx, values) if e.field not in bad]
     errors += kid_errors
+    basis, consent_errors = consent.parse(session, raw_consent)
+    errors += consent_errors + consent.check(basis, minor=policy.is_minor(values.get("kind"), values.get("birth_date")),
+                                             given=_given(ctx, values, kids, bad))
     if errors:
         raise ValidationFailed(errors)
     minor = policy.is_minor(values["kind"], values.get("birth_date"))
@@ -178,10 +192,21 @@ def create(session: Session, ctx: Ctx, *, data: dict[str, Any], children: dict[s
         for item in items:
             _add_child_record(session, ctx, vault, customer, entity, item, reason=reason, history=False)
             touched += [f"{entity}.{k}" for k, v in item.items() if v is not None]
+    consent.grant(session, ctx, customer_id=customer.id, vault=vault, basis=basis, audit=False)
+    touched += consent.GRANT_FIELDS + (consent.GUARDIAN_FIELDS if basis.guardian_name else [])
     ctx.audit(session, action="customer.create", target_type="customer", target_id=customer.id,
               customer_no=customer.archive_no, fields=sorted(set(touched)), reason=reason)
     events.stage(session, "customer.created", customer_id=customer.id, customer_no=customer.archive_no)
     return customer
+
+
+def _given(ctx: Ctx, values: dict[str, Any], kids: dict[str, list[dict]], bad: set[str]) -> list[tuple[str, FieldSpec]]:
+    """(input name, spec) of every valid value being set, children included (for the consent rules)."""
+    given = [(k, ctx.catalog.get("customer", k)) for k, v in values.items() if v is not None and k not in bad]
+    for entity, items in kids.items():
+        given += [(f"{CHILDREN[entity][1]}[{i}].{k}", ctx.catalog.get(entity, k))
+                  for i, item in enumerate(items) for k, v in item.items() if v is not None]
+    return given
 
 
 def _add_child_record(session: Session, ctx: Ctx, vault: Vault, customer: Customer, entity: str,
@@ -222,7 +247,8 @@ def update(session: Session, ctx: Ctx, *, archive_no: str, data: dict[str, Any],
     reason = _reason(reason)
     if "kind" in data and data["kind"] not in (None, "") and data["kind"] != customer.kind:
         raise ValidationFailed([FieldError("kind", "read_only", "客户类型创建后不能修改")])
-    data = {k: v for k, v in data.items() if k != "kind"}
+    raw_consent = data.get("consent")
+    data = {k: v for k, v in data.items() if k not in ("kind", "consent")}
     values = clean(ctx.catalog, "customer", data)
     vault = vault_of(ctx, customer)
     minor = minor_of(customer) or policy.is_minor(customer.kind, values.get("birth_date"))
@@ -236,11 +262,18 @@ def update(session: Session, ctx: Ctx, *, archive_no: str, data: dict[str, Any],
         old = vault.read(customer, spec)
         if (None if old is None else to_text(old)) != (None if value is None else to_text(value)):
             changed[name] = (old, value)
-    errors = []
+    errors, basis = [], None
+    if raw_consent is not None:
+        basis, consent_errors = consent.parse(session, raw_consent)
+        errors += consent_errors
     if changed:
         merged, presence = _rule_state(customer, vault, ctx, {k: v[1] for k, v in changed.items()})
         errors += rules.check(merged, presence)
         errors += _check_refs(session, ctx, {k: v[1] for k, v in changed.items()})
+        errors += consent.check(
+            basis, minor=minor, given=[(k, ctx.catalog.get("customer", k)) for k, v in changed.items() if v[1] is not None],
+            sensitive_in_force=consent.in_force(session, customer.id, consent.SENSITIVE) is True,
+            guardian_in_force="birth_date" not in changed or consent.guardian_recorded(session, customer.id))
     if errors:
         raise ValidationFailed(errors)
     if {"owner_id", "department_id", "importance"} & set(changed):
@@ -260,8 +293,12 @@ def update(session: Session, ctx: Ctx, *, archive_no: str, data: dict[str, Any],
     if changed:
         customer.version += 1
         customer.updated_at = utcnow()
+    touched = [f"customer.{k}" for k in sorted(changed)]
+    if basis is not None:  # a consent given with the change (e.g. the separate consent for a level-1 value)
+        consent.grant(session, ctx, customer_id=customer.id, vault=vault, basis=basis, audit=False)
+        touched += consent.GRANT_FIELDS + (consent.GUARDIAN_FIELDS if basis.guardian_name else [])
     ctx.audit(session, action="customer.update", target_type="customer", target_id=customer.id,
-              customer_no=customer.archive_no, fields=[f"customer.{k}" for k in sorted(changed)], reason=reason)
+              customer_no=customer.archive_no, fields=touched, reason=reason)
     if changed:
         events.stage(session, "customer.updated", customer_id=customer.id, customer_no=customer.archive_no,
                      fields=sorted(changed))
@@ -368,6 +405,8 @@ def reveal_record(session: Session, ctx: Ctx, *, customer: Customer, entity: str
     if hidden:
         raise Forbidden("无权查看以下字段：" + "、".join(s.label for s in hidden), code="forbidden_view")
     policy.require_fields(ctx.principal, "reveal", specs, minor=minor)
+    if any(policy.effective_level(s, minor=minor) == 1 for s in specs):
+        consent.require_sensitive(session, customer.id)
     shown = present(ctx.principal, ctx.catalog, entity, record, vault_of(ctx, customer), minor=minor,
                     revealed=frozenset(fields), only=fields)
     ctx.audit(session, action="customer.reveal", target_type=entity, target_id=record.id,

@@ -16,6 +16,8 @@ from kehu.access import policy
 from kehu.access.principal import Principal
 from kehu.access.web import assignable
 from kehu.catalog.registry import Catalog
+from kehu.consent import service as consent
+from kehu.consent import web as consent_web
 from kehu.customers import children, likely, service
 from kehu.customers import repository as repo
 from kehu.errors import Conflict, Forbidden, KehuError, NotFound, ValidationFailed
@@ -65,12 +67,12 @@ def _child(data: dict[str, Any], plural: str, record_id: str) -> dict[str, Any]:
 
 
 def _read(call: WebCall, no: str, *, plural: str | None = None, with_refs: bool = False):
-    """The archive as this user sees it (audited read), plus the assignable references when asked."""
+    """The archive as this user sees it (audited read), plus the assignable references and consent options."""
     def go(s, ctx):
         if plural is not None:
             _entity(plural)
         data = service.get(s, ctx, archive_no=no)
-        return (data, assignable(s, ctx.principal)) if with_refs else data
+        return (data, assignable(s, ctx.principal), consent.form_options(s)) if with_refs else data
     return call.run("customer.read", go, target=no)
 
 
@@ -131,10 +133,10 @@ def new_form(call: Web, kind: str = "individual") -> Response:
         _customers_only(ctx)
         if not _may_any(ctx.principal, ctx.catalog, "create", "customer"):
             raise NotFound()
-        return assignable(s, ctx.principal)
-    refs = call.run("customer.create", go)
+        return assignable(s, ctx.principal), consent.form_options(s)
+    refs, options = call.run("customer.create", go)
     kinds = dict(call.catalog.get("customer", "kind").choices)
-    return _customer_form(call, kind=kind if kind in kinds else next(iter(kinds)), refs=refs)
+    return _customer_form(call, kind=kind if kind in kinds else next(iter(kinds)), refs=refs, options=options)
 
 
 @router.get("/customers/likely")
@@ -207,16 +209,17 @@ def reveal(call: Web, no: str) -> Response:
 
 # --- create and edit ------------------------------------------------------------------------
 
-def _customer_form(call: WebCall, *, kind: str, refs: dict, record: dict | None = None,
+def _customer_form(call: WebCall, *, kind: str, refs: dict, options: dict, record: dict | None = None,
                    posted: dict | None = None, exc: KehuError | None = None, status: int = 200) -> Response:
     items = forms.inputs(call.catalog, call.principal, "customer", record=record, kind=kind,
                          minor=bool(record and record["minor"]), posted=posted, refs=refs,
                          cleared=frozenset(call.values(forms.CLEAR_FIELD)))
-    problems = forms.place_problems(items, exc, ("reason",) if record else ())
+    problems = forms.place_problems(items, exc, (("reason",) if record else ()) + consent_web.ERROR_FIELDS)
     groups = [(key, [i for i in items if view.section_of(i.spec) == key]) for key, _ in view.SECTIONS]
     return call.page("customers/form.html", kind=kind, kind_spec=call.catalog.get("customer", "kind"),
                      groups=[g for g in groups if g[1]], problems=problems, record=record, status=status,
-                     reason=call.value("reason"))
+                     reason=call.value("reason"), consent=consent_web.fields_context(
+                         options, posted=call.form if exc else None, default_purposes=() if record else ("service",)))
 
 
 @router.post("/customers/new")
@@ -225,12 +228,14 @@ def create(call: Web) -> Response:
     kind = call.value("kind")
     try:
         no = call.run("customer.create", lambda s, ctx: service.create(s, ctx, data={
-            "kind": kind, **forms.parse(call.form, ctx.catalog, "customer", kind=kind)}).archive_no)
+            "kind": kind, **forms.parse(call.form, ctx.catalog, "customer", kind=kind),
+            "consent": consent_web.parse_form(call.form)}).archive_no)
     except REFUSALS as exc:
         if not _shown_on_form(exc):
             raise
-        refs = call.run("customer.create", lambda s, ctx: assignable(s, ctx.principal))
-        return _customer_form(call, kind=kind, refs=refs, exc=exc, status=exc.status,
+        refs, options = call.run("customer.create", lambda s, ctx: (assignable(s, ctx.principal),
+                                                                     consent.form_options(s)))
+        return _customer_form(call, kind=kind, refs=refs, options=options, exc=exc, status=exc.status,
                               posted=forms.parse(call.form, call.catalog, "customer", kind=kind))
     return call.redirect(f"/customers/{no}?ok=created")
 
@@ -238,8 +243,8 @@ def create(call: Web) -> Response:
 @router.get("/customers/{no}/edit")
 def edit_form(call: Web, no: str) -> Response:
     """The edit form: masked values stay masked, fields without the modify right are read-only."""
-    data, refs = _read(call, no, with_refs=True)
-    return _customer_form(call, kind=data["kind"], refs=refs, record=data)
+    data, refs, options = _read(call, no, with_refs=True)
+    return _customer_form(call, kind=data["kind"], refs=refs, options=options, record=data)
 
 
 @router.post("/customers/{no}/edit")
@@ -248,13 +253,15 @@ def update(call: Web, no: str) -> Response:
     kind, version = call.value("kind"), call.value("version")
     try:
         call.run("customer.update", lambda s, ctx: service.update(
-            s, ctx, archive_no=no, data=forms.parse(call.form, ctx.catalog, "customer", kind=kind),
+            s, ctx, archive_no=no, data={**forms.parse(call.form, ctx.catalog, "customer", kind=kind),
+                                         "consent": consent_web.parse_form(call.form, optional=True)},
             reason=call.value("reason"), version=int(version) if version.isdigit() else None), target=no)
     except REFUSALS as exc:
         if not _shown_on_form(exc):
             raise
-        data, refs = _read(call, no, with_refs=True)
-        return _customer_form(call, kind=data["kind"], refs=refs, record=data, exc=exc, status=exc.status,
+        data, refs, options = _read(call, no, with_refs=True)
+        return _customer_form(call, kind=data["kind"], refs=refs, options=options, record=data, exc=exc,
+                              status=exc.status,
                               posted=forms.parse(call.form, call.catalog, "customer", kind=data["kind"]))
     return call.redirect(f"/customers/{no}?ok=saved")
 

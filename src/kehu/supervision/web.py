@@ -14,7 +14,7 @@ from kehu.errors import FieldError, ValidationFailed
 from kehu.supervision import report, rules as R, service
 from kehu.supervision.api import XLSX
 from kehu.web.errors import HtmlRoute
-from kehu.web.i18n import local_tz
+from kehu.web.i18n import local_tz, t
 from kehu.web.session import Web
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
@@ -81,12 +81,12 @@ def rules(call: Web) -> Response:
 def _number(call: Web, name: str) -> int:
     text = call.value(name).strip()
     if not text.isdigit():
-        raise ValidationFailed([FieldError(name, "not_a_number", "请填写非负整数")])
+        raise ValidationFailed([FieldError(name, "not_a_number", t("supervision.err_number"))])
     return int(text)
 
 
 def _list(call: Web, name: str) -> list[str]:
-    return [p for p in call.value(name).replace("，", ",").replace(" ", ",").split(",") if p]
+    return [p for p in call.value(name).replace(chr(0xFF0C), ",").replace(" ", ",").split(",") if p]
 
 
 @router.post("/supervision/rules/{code}")
@@ -110,7 +110,7 @@ def _period(since: str | None, until: str | None) -> tuple[date, date, datetime,
         last = date.fromisoformat(until) if until else datetime.now(local_tz()).date()
         first = date.fromisoformat(since) if since else last - timedelta(days=29)
     except ValueError:
-        raise ValidationFailed([FieldError("since", "invalid_date", "日期格式应为 YYYY-MM-DD")]) from None
+        raise ValidationFailed([FieldError("since", "invalid_date", t("supervision.err_date"))]) from None
     start = datetime.combine(first, time(), tzinfo=local_tz())
     return first, last, start, datetime.combine(last + timedelta(days=1), time(), tzinfo=local_tz())
 
