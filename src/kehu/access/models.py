@@ -41,6 +41,9 @@ CAPABILITIES = {
     # ---- ops ----
     #
     # ---- privacy ----
+    "handle_rights_requests": "处理个人信息权利请求",
+    "manage_retention": "管理保存期限、法律保全与销毁申请",
+    "approve_destruction": "审批个人信息销毁",
     #
 }
 
