@@ -111,3 +111,21 @@ def make_rich(kehu, world, *, name: str = "欧阳娜娜", n: int = 7) -> Rich:
 def rich(kehu, world) -> Rich:
     """One richly populated customer."""
     return make_rich(kehu, world)
+
+
+from tests.ops.conftest import fresh_url  # noqa: E402,F401  (an empty target store of the same engine)
+
+
+def destroy(kehu, world, archive_no: str, *, requester: str = "info", approver: str = "info2") -> dict:
+    """Request the archive's destruction and have a second person approve it; the destruction record."""
+    from datetime import date
+
+    from kehu.privacy import retention
+
+    with kehu.db.transaction() as s:
+        d = retention.request_archive(s, world.ctx(requester), customer_no=archive_no, reason="客户要求删除")
+        did = d.id
+    with kehu.db.transaction() as s:
+        retention.approve(s, world.ctx(approver), destruction_id=did, today=date(2026, 11, 22))
+    with kehu.db.reader() as s:
+        return retention.list_destructions(s, world.ctx(approver))[0]
