@@ -14,6 +14,8 @@ The SQLite store overwrites freed content (`PRAGMA secure_delete`) and truncates
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -29,6 +31,7 @@ from kehu.privacy import links
 from kehu.runtime import Ctx, Kehu
 from kehu.security.crypto import NO_KEY
 
+log = logging.getLogger("kehu.privacy")
 ERASED = "erased"
 PLACEHOLDER = "已删除"
 #: customer columns that are not declared fields but derive from them (search keys)
@@ -125,8 +128,13 @@ def settle(kehu: Kehu) -> None:
     """After an erasure commits on SQLite: fold and truncate the WAL so no earlier page image stays on disk."""
     if kehu.db.engine.dialect.name != "sqlite":
         return
-    with kehu.db.engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    for attempt in range(5):  # a reader still on an older snapshot keeps the WAL busy for a moment
+        with kehu.db.engine.connect() as conn:
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+        if not busy:
+            return
+        time.sleep(0.2 * (attempt + 1))
+    log.warning("WAL not truncated after an erasure (readers busy); the next checkpoint overwrites it")
 
 
 def _on_erased(evt: events.Event) -> None:
