@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     backup_keep: int = 14
     #: Key escrow files kept (short: a deleted customer's key survives only in escrows made before).
     backup_keep_keys: int = 2
+    #: Largest file accepted as an order/contract attachment, in bytes.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
     def resolved_key_file(self) -> Path:
         """The key file path: explicit setting or var_dir/keys.json."""

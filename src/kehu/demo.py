@@ -508,6 +508,7 @@ class DemoResult:
     rejected: int = 0
     seconds: float = 0.0
     errors: list = field(default_factory=list)  # first few row errors (kehu.customers.bulk.RowError)
+    relationships: dict = field(default_factory=dict)  # rows per table written by kehu.demo_flow
 
     @property
     def rate(self) -> float:
@@ -525,6 +526,10 @@ class DemoResult:
         for login in self.logins:
             table.add_row(login.username, login.display_name, login.role, login.department,
                           login.password or "（已存在，未修改）")
+        if self.relationships:
+            names = {"followup": "跟进记录", "communication": "沟通纪要", "order": "订单", "payment": "回款",
+                     "complaint": "投诉", "survey": "满意度调查", "lead": "商机", "pool_entry": "公海客户"}
+            table.caption = "、".join(f"{label} {self.relationships.get(k, 0)}" for k, label in names.items())
         return table
 
 
@@ -564,7 +569,7 @@ def ensure_demo_org(kehu) -> tuple[dict[str, str], dict[str, str], list[DemoLogi
 def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | None = None, batch: int = 2000,
               progress: Callable[[int, int], None] | None = None,
               observe: Callable[[int, dict[str, Any]], None] | None = None, console=None,
-              force: bool = False, analyze: bool = True) -> DemoResult | None:
+              force: bool = False, analyze: bool = True, relationships: bool = True) -> DemoResult | None:
     """Create the demo organisation and bulk-load `n` customers (through kehu.customers.bulk).
 
     Customers go to the sales staff of the group serving their region (or round-robin over the
@@ -572,6 +577,8 @@ def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | Non
     batch. `progress(done, n)` is called after each committed batch; `observe(i, row)` sees every row;
     a Rich `console` gets a progress bar. A store that already holds customers is left alone (None)
     unless `force`. `analyze` refreshes the planner statistics afterwards (bulk loads skew them).
+    `relationships` adds follow-ups, orders, payments, complaints, surveys, leads and pool entries for
+    the new customers (`kehu.demo_flow`).
     """
     from sqlalchemy import func, select
 
@@ -595,7 +602,7 @@ def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | Non
         task = bar.add_task("导入演示客户", total=n)
         bar.start()
         progress = lambda done, _total: bar.update(task, completed=done)  # noqa: E731
-    _depts, users, logins = ensure_demo_org(kehu)
+    depts, users, logins = ensure_demo_org(kehu)
     with kehu.db.reader() as s:
         info = s.get(User, users["info"])
         ctx = Ctx(kehu=kehu, principal=access.build_principal(s, info), catalog=kehu.catalog(s), ip=None)
@@ -610,7 +617,8 @@ def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | Non
                 by_region[region] = staff
         owner_ids = [users[u.username] for u in DEMO_USERS if u.role == "staff"]
     result = DemoResult(logins=logins)
-    started = time.perf_counter()  # the customers only (password hashing of the users is not load time)
+    started = time.perf_counter()  # the data only (password hashing of the users is not load time)
+    wall = time.time() - 1  # customers created from here on get relationship data
     chunk: list[dict[str, Any]] = []
     done = 0
 
@@ -641,6 +649,13 @@ def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | Non
     finally:
         if bar is not None:
             bar.stop()
+    if relationships and result.created:
+        from datetime import datetime, timezone
+
+        from kehu.demo_flow import load_relationships
+
+        result.relationships = load_relationships(kehu, ctx=ctx, seed=seed, departments=depts,
+                                                  since=datetime.fromtimestamp(wall, timezone.utc)).counts
     result.seconds = time.perf_counter() - started
     if analyze:
         analyze_store(kehu)

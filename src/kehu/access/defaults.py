@@ -52,6 +52,7 @@ CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
     # ---- approvals ----
     #
     # ---- exports ----
+    "approve_export": ("info_manager",),
     #
     # ---- tags ----
     #

@@ -33,6 +33,7 @@ CAPABILITIES = {
     # ---- approvals ----
     #
     # ---- exports ----
+    "approve_export": "审批一级字段明文导出",
     #
     # ---- tags ----
     #

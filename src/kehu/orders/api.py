@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from kehu.customers.api import Api
 from kehu.edge import body
-from kehu.orders import payments, products, service
+from kehu.orders import attachments, payments, products, service
 from kehu.orders.schemas import (OrderCreate, OrderUpdate, PaymentCreate, PaymentPlanCreate, ProductCreate,
                                  ProductLineCreate, ProductUpdate, RevealFields)
 
@@ -119,3 +119,52 @@ def overdue(call: Api, customer_no: No = None, as_of: Optional[date] = None, cur
     """Overdue receivables (planned payments past due and unpaid) per order and per customer."""
     return call.run("receivable.overdue", lambda s, ctx: payments.overdue(
         s, ctx, today=as_of or date.today(), customer_no=customer_no, cursor=cursor, limit=limit))
+
+
+def upload_bytes(file: UploadFile | None, limit: int) -> tuple[str | None, bytes | None]:
+    """(name, content) of an uploaded file, reading at most one byte past the limit (enough to refuse it)."""
+    if file is None:
+        return None, None
+    return file.filename, file.file.read(limit + 1)
+
+
+def download(meta: dict, content: bytes) -> Response:
+    """An attachment as a download: never rendered inline, never sniffed, not cached."""
+    from urllib.parse import quote
+
+    name = meta["filename"]
+    ascii_name = name.encode("ascii", "ignore").decode().replace('"', "") or "attachment"
+    return Response(content, media_type=meta["content_type"], headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+
+@router.get("/orders/{order_no}/attachments")
+def list_attachments(call: Api, order_no: str) -> dict:
+    """Attachments of an order (name, type, size, who, when)."""
+    return call.run("order_attachment.list", lambda s, ctx: attachments.list_(s, ctx, order_no=order_no),
+                    target=order_no)
+
+
+@router.post("/orders/{order_no}/attachments", status_code=201)
+def upload_attachment(call: Api, order_no: str, file: Optional[UploadFile] = File(default=None)) -> dict:
+    """Attach a file (PDF, image, Office document, plain text; size limit KEHU_ATTACHMENT_MAX_BYTES)."""
+    name, content = upload_bytes(file, call.kehu.settings.attachment_max_bytes)
+    return call.run("order_attachment.create", lambda s, ctx: attachments.add(
+        s, ctx, order_no=order_no, filename=name, content=content), target=order_no)
+
+
+@router.get("/orders/{order_no}/attachments/{attachment_id}")
+def download_attachment(call: Api, order_no: str, attachment_id: str) -> Response:
+    """The file (Content-Disposition: attachment); 404 for a caller who may not see it."""
+    meta, content = call.run("order_attachment.download", lambda s, ctx: attachments.read(
+        s, ctx, order_no=order_no, attachment_id=attachment_id), target=order_no)
+    return download(meta, content)
+
+
+@router.delete("/orders/{order_no}/attachments/{attachment_id}")
+def delete_attachment(call: Api, order_no: str, attachment_id: str) -> dict:
+    """Remove an attachment (needs the delete right at its level)."""
+    return call.run("order_attachment.delete", lambda s, ctx: attachments.delete(
+        s, ctx, order_no=order_no, attachment_id=attachment_id), target=order_no)

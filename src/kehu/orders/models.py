@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kehu.catalog.spec import field, system
 from kehu.db import Base, UTCDateTime, utcnow
 
-__all__ = ["ProductLine", "Product", "OrderSequence", "Order", "OrderItem", "PaymentPlan", "Payment"]
+__all__ = ["ProductLine", "Product", "OrderSequence", "Order", "OrderItem", "PaymentPlan", "Payment",
+           "OrderAttachment"]
 
 ORDER_STATUSES = (("draft", "草拟"), ("signed", "已签订"), ("executing", "执行中"), ("completed", "已完成"),
                   ("terminated", "已终止"), ("cancelled", "已取消"))
@@ -154,3 +155,22 @@ class Payment(Base):
     note: Mapped[str | None] = field("说明", level=2, category="transaction", length=500)
     created_by: Mapped[str | None] = system(String(32), why="user who recorded it")
     created_at: Mapped[datetime] = system(UTCDateTime, nullable=False, default=utcnow, why="recording time")
+
+
+class OrderAttachment(Base):
+    """A file attached to an order/contract (合同附件); the content is stored encrypted under KEHU_VAR_DIR."""
+
+    __tablename__ = "order_attachments"
+    __entity__ = "order_attachment"
+
+    id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into the file's AAD and name)")
+    order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True,
+                                   why="order the file belongs to")
+    filename: Mapped[str] = field("附件名称", level=2, category="transaction", length=200, writable=False,
+                                  nullable=False, help="上传时的文件名（去除路径与控制字符）")
+    content_type: Mapped[str] = field("文件类型", level=3, category="management", length=100, writable=False,
+                                      nullable=False, help="按文件内容识别，不按扩展名")
+    size_bytes: Mapped[int] = field("文件大小", level=3, category="management", kind="int", writable=False,
+                                    nullable=False, help="字节数")
+    created_by: Mapped[str | None] = system(String(32), why="user who uploaded the file")
+    created_at: Mapped[datetime] = system(UTCDateTime, nullable=False, default=utcnow, why="upload time")

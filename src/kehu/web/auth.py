@@ -34,12 +34,18 @@ def landing(principal: Principal) -> str | None:
 
 @router.get("/")
 def home(call: Web) -> Response:
-    """Send the user to their first page, or to the login page."""
+    """The home page with the user's 今日待办 (users who see customers); others go to their first page."""
+    from kehu.care.web import todo_of
+    from kehu.web.render import today_local
+
     if not call.token:
         return RedirectResponse("/login", status_code=303)
-    principal = call.run("web.home", lambda _s, ctx: ctx.principal)
-    url = landing(principal)
-    return RedirectResponse(url, status_code=303) if url else call.page("home.html")
+    day = today_local()
+    found = call.run("web.home", lambda s, ctx: todo_of(s, ctx, today=day) if ctx.principal.sees_customers else None)
+    if found is not None:
+        return call.page("home.html", found=found, day=day)
+    url = landing(call.principal)
+    return RedirectResponse(url, status_code=303) if url else call.page("home.html", found=None)
 
 
 def _login_page(request: Request, *, next_url: str, username: str = "", error: str | None = None,
