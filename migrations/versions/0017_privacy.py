@@ -110,6 +110,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=12), nullable=False),
     sa.Column('customer_nos', sa.Text(), nullable=False),
     sa.Column('request_id', sa.String(length=32), nullable=True),
+    sa.Column('approval_id', sa.String(length=32), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('method', sa.String(length=60), nullable=True),

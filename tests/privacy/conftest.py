@@ -120,12 +120,16 @@ def destroy(kehu, world, archive_no: str, *, requester: str = "info", approver: 
     """Request the archive's destruction and have a second person approve it; the destruction record."""
     from datetime import date
 
+    from kehu.approvals import service as approvals
     from kehu.privacy import retention
 
     with kehu.db.transaction() as s:
         d = retention.request_archive(s, world.ctx(requester), customer_no=archive_no, reason="客户要求删除")
         did = d.id
+        approval_id = d.approval_id
     with kehu.db.transaction() as s:
-        retention.approve(s, world.ctx(approver), destruction_id=did, today=date(2026, 11, 22))
+        approvals.decide(s, world.ctx(approver), approval_id=approval_id, approve=True, reason=None)
+    with kehu.db.transaction() as s:
+        retention.execute(s, world.ctx(requester), destruction_id=did, today=date(2026, 11, 22))
     with kehu.db.reader() as s:
         return retention.list_destructions(s, world.ctx(approver))[0]

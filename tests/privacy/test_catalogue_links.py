@@ -36,7 +36,7 @@ def test_every_field_has_an_erasure_method_derived_from_its_declaration():
 
 
 def test_accounting_records_are_storage_only():
-    assert {e for e in data_models() if storage_only(e)} == {"order", "order_item", "payment_plan", "payment"}
+    assert {e for e in data_models() if storage_only(e)} == {"order", "order_item", "payment_plan", "payment", "order_attachment"}
 
 
 def test_explicit_erasure_overrides_the_default():

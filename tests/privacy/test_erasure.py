@@ -113,16 +113,26 @@ def test_erasure_is_refused_under_a_legal_hold(kehu, world, info2):
 def test_destruction_needs_a_second_person(kehu, world, info2):
     from datetime import date
 
-    from kehu.errors import Forbidden
+    from kehu.approvals import service as approvals
+    from kehu.errors import Forbidden, NotFound
     from kehu.privacy import retention
 
     victim = make_rich(kehu, world, n=10)
     with kehu.db.transaction() as s:
         did = retention.request_archive(s, world.ctx("info"), customer_no=victim.archive_no, reason="客户要求").id
+        aid = retention._load(s, did).approval_id
+    with pytest.raises(Forbidden) as err, kehu.db.transaction() as s:  # not approved yet
+        retention.execute(s, world.ctx("info"), destruction_id=did, today=date(2026, 11, 22))
+    assert err.value.code == "approval_pending"
     with pytest.raises(Forbidden) as err, kehu.db.transaction() as s:
-        retention.approve(s, world.ctx("info"), destruction_id=did, today=date(2026, 11, 22))
-    assert err.value.code == "second_person_required"
-    with pytest.raises(Forbidden), kehu.db.transaction() as s:
-        retention.approve(s, world.ctx("alice"), destruction_id=did, today=date(2026, 11, 22))
+        approvals.decide(s, world.ctx("info"), approval_id=aid, approve=True, reason=None)
+    assert err.value.code == "self_approval"
+    with pytest.raises(NotFound), kehu.db.transaction() as s:  # staff hold no approval capability
+        approvals.decide(s, world.ctx("alice"), approval_id=aid, approve=True, reason=None)
+    with kehu.db.transaction() as s:
+        approvals.decide(s, world.ctx("info2"), approval_id=aid, approve=False, reason="依法需保留")
+    with pytest.raises(Forbidden) as err, kehu.db.transaction() as s:
+        retention.execute(s, world.ctx("info"), destruction_id=did, today=date(2026, 11, 22))
+    assert err.value.code == "approval_rejected"
     with kehu.db.reader() as s:
         assert s.execute(select(Customer.status).where(Customer.archive_no == victim.archive_no)).scalar_one() == "active"

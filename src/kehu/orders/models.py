@@ -162,6 +162,8 @@ class OrderAttachment(Base):
 
     __tablename__ = "order_attachments"
     __entity__ = "order_attachment"
+    __customer_link__ = ("order_id", "order")
+    __retention__ = "accounting"  # the contract file is sealed with the customer's key: shredded with it
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into the file's AAD and name)")
     order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True,

@@ -18,7 +18,7 @@ REQUEST_STATUSES = (("received", "已受理"), ("verified", "身份已核验"), 
                     ("rejected", "已拒绝"))
 VERIFY_METHODS = (("id_document", "现场核验身份证件"), ("mobile_code", "手机验证码"),
                   ("signed_letter", "签字书面申请"), ("video", "视频核验"), ("other", "其他"))
-DESTRUCTION_STATUSES = (("pending", "待审批"), ("executed", "已销毁"), ("rejected", "已驳回"))
+DESTRUCTION_STATUSES = (("pending", "待审批/待执行"), ("executed", "已销毁"))
 DAY_KINDS = (("holiday", "法定节假日"), ("workday", "调休上班日"))
 
 
@@ -81,6 +81,7 @@ class Destruction(Base):
     source: Mapped[str] = mapped_column(String(12), nullable=False)  # archive | request | retention
     customer_nos: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of archive numbers
     request_id: Mapped[str | None] = mapped_column(ForeignKey("privacy_requests.id"))
+    approval_id: Mapped[str | None] = mapped_column(String(32))  # kehu.approvals request of kind "destroy"
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
     method: Mapped[str | None] = mapped_column(String(60))

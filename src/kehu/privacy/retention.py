@@ -6,19 +6,22 @@ Retention classes come from the catalogue (`catalog.spec.RETENTION`), evaluated 
 - accounting — storage-only records (会计档案) of an erased customer are deleted ACCOUNTING_YEARS after creation;
 - archive — goes with the archive (erased with it); consent — erased on withdrawal (a rights request).
 A destruction is requested (archive page, a verified deletion request, or a retention run), approved
-by a second person holding `approve_destruction`, and executed in the approving transaction; legal
-holds are re-checked at execution. Its record keeps categories, counts, method, approver and time.
+by a second person holding `approve_destruction` (a `kehu.approvals` request of kind `destroy`, whose
+payload names exactly the customers, classes and method), then executed by the requester, consuming
+the approval in the same transaction; legal holds are re-checked at execution. Its record keeps categories, counts, method, approver and time.
 """
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from kehu.access import policy
+from kehu.approvals import service as approvals
+from kehu.approvals.kinds import Kind, register
 from kehu.access.policy import require_capability
 from kehu.catalog.registry import data_models, storage_only
 from kehu.catalog.spec import RETENTION
@@ -31,7 +34,7 @@ from kehu.kit.ids import new_id
 from kehu.orders.models import Order, Payment
 from kehu.pools.service import last_contacts
 from kehu.privacy import erasure, links
-from kehu.privacy import requests as register
+from kehu.privacy import requests as rights
 from kehu.privacy.models import Destruction, LegalHold
 from kehu.runtime import Ctx
 
@@ -39,6 +42,10 @@ RELATIONSHIP_YEARS = 2
 ACCOUNTING_YEARS = 30
 MANAGE, APPROVE = "manage_retention", "approve_destruction"
 METHOD = "逐字段删除/匿名化 + 销毁数据密钥(加密粉碎)"
+DESTROY = register(Kind(code="destroy", label="个人信息销毁", capability=APPROVE, decide_within=timedelta(days=7),
+                        use_within=timedelta(days=3), page="/privacy/destructions/{subject_id}"))
+#: an approver of a destruction must be able to delete data of every level
+APPROVER_RIGHTS = [("delete", 1), ("delete", 2), ("delete", 3)]
 
 
 def _reason(text: str | None, name: str = "reason") -> str:
@@ -158,15 +165,24 @@ def _counts(session: Session, items: list[dict[str, str]], *, today: date) -> li
 
 
 # destruction requests ---------------------------------------------------------------------------------------
+def payload(d: Destruction) -> dict[str, Any]:
+    """What exactly the approval covers (archive numbers and classes: references, never values)."""
+    return {"destruction": d.id, "source": d.source, "customers": json.loads(d.customer_nos), "method": METHOD}
+
+
 def _new(session: Session, ctx: Ctx, *, source: str, items: list[dict[str, str]], reason: str,
          request_id: str | None = None) -> Destruction:
     d = Destruction(id=new_id(), source=source, customer_nos=json.dumps(items, ensure_ascii=False),
                     request_id=request_id, reason=reason, status="pending", requested_by=ctx.principal.user_id,
                     requested_at=utcnow())
     session.add(d)
+    classes = sorted({i["class"] for i in items})
+    approval = approvals.request(session, ctx, kind=DESTROY.code, payload=payload(d), rights=APPROVER_RIGHTS, subject_id=d.id,
+                                 summary=f"销毁 {len(items)} 个客户的个人信息（{'、'.join(RETENTION.get(c, c)[:12] for c in classes)}）：{reason}"[:500])
+    d.approval_id = approval.id
     ctx.audit(session, action="privacy.destruction.request", target_type="destruction", target_id=d.id,
               customer_no=items[0]["no"] if len(items) == 1 else None, reason=reason,
-              detail={"source": source, "customers": len(items)})
+              detail={"source": source, "customers": len(items), "approval": approval.id})
     return d
 
 
@@ -183,8 +199,8 @@ def request_archive(session: Session, ctx: Ctx, *, customer_no: str, reason: str
 
 def request_for_rights(session: Session, ctx: Ctx, *, request_no: str) -> Destruction:
     """Turn a verified deletion / consent-withdrawal request into a destruction awaiting approval."""
-    req = register.get(session, ctx, request_no=request_no, for_update=True)
-    register.require_verified(req)
+    req = rights.get(session, ctx, request_no=request_no, for_update=True)
+    rights.require_verified(req)
     if req.kind not in ("deletion", "withdrawal"):
         raise Conflict("只有删除或撤回同意请求可申请销毁", code="wrong_kind")
     return _new(session, ctx, source="request", items=[{"no": req.customer_no, "class": "consent"}],
@@ -207,28 +223,15 @@ def _load(session: Session, destruction_id: str) -> Destruction:
     return d
 
 
-def _decide(session: Session, ctx: Ctx, d: Destruction) -> None:
-    require_capability(ctx.principal, APPROVE)
+def execute(session: Session, ctx: Ctx, *, destruction_id: str, today: date) -> Destruction:
+    """Run an approved destruction (its requester; the approval is consumed in this transaction).
+
+    Held customers are skipped and named in the record.
+    """
+    d = _load(session, destruction_id)
     if d.status != "pending":
-        raise Conflict("该销毁申请已处理", code="invalid_transition")
-    if d.requested_by == ctx.principal.user_id:
-        raise Forbidden("销毁须由申请人以外的第二人审批", code="second_person_required")
-
-
-def reject(session: Session, ctx: Ctx, *, destruction_id: str, note: str | None) -> Destruction:
-    """Refuse a destruction (second person), with a reason."""
-    d = _load(session, destruction_id)
-    _decide(session, ctx, d)
-    d.status, d.approved_by, d.decided_at, d.decision_note = "rejected", ctx.principal.user_id, utcnow(), _reason(note, "note")
-    ctx.audit(session, action="privacy.destruction.reject", target_type="destruction", target_id=d.id,
-              reason=d.decision_note)
-    return d
-
-
-def approve(session: Session, ctx: Ctx, *, destruction_id: str, today: date, note: str | None = None) -> Destruction:
-    """Approve (second person) and execute a destruction; held customers are skipped and named in the record."""
-    d = _load(session, destruction_id)
-    _decide(session, ctx, d)
+        raise Conflict("该销毁申请已执行", code="invalid_transition")
+    approval = approvals.consume(session, ctx, approval_id=d.approval_id, kind=DESTROY.code, payload=payload(d))
     summary: dict[tuple[str, str, str], int] = {}
     skipped, fields = [], set()
     for item in json.loads(d.customer_nos):
@@ -248,8 +251,8 @@ def approve(session: Session, ctx: Ctx, *, destruction_id: str, today: date, not
         for p in parts:
             key = (item["class"], p["entity"], p["method"])
             summary[key] = summary.get(key, 0) + p["count"]
-    d.status, d.approved_by, d.decided_at, d.executed_at = "executed", ctx.principal.user_id, utcnow(), utcnow()
-    d.decision_note, d.method = (note or "").strip()[:1000] or None, METHOD
+    d.status, d.approved_by, d.decided_at, d.executed_at = "executed", approval.decided_by, approval.decided_at, utcnow()
+    d.decision_note, d.method = approval.decision_reason, METHOD
     d.summary = json.dumps({"items": [{"class": c, "entity": e, "method": m, "count": n}
                                       for (c, e, m), n in sorted(summary.items())], "skipped": skipped},
                            ensure_ascii=False)
@@ -284,6 +287,15 @@ def _purge_accounting(session: Session, customer: Customer, *, today: date) -> t
     return parts, []
 
 
+def approved_pending(session: Session, ctx: Ctx) -> list[str]:
+    """Ids of the caller's pending destructions whose approval has been granted (what a run executes)."""
+    from kehu.approvals.models import Approval
+
+    return list(session.execute(select(Destruction.id).join(Approval, Approval.id == Destruction.approval_id).where(
+        Destruction.status == "pending", Destruction.requested_by == ctx.principal.user_id,
+        Approval.status == "approved", Approval.expires_at > utcnow()).order_by(Destruction.requested_at)).scalars())
+
+
 def list_destructions(session: Session, ctx: Ctx, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Destruction requests and records, newest first (categories and counts, never content)."""
     if not (ctx.principal.has(MANAGE) or ctx.principal.has(APPROVE)):
@@ -302,4 +314,5 @@ def as_dict(d: Destruction, users: dict[str, str]) -> dict[str, Any]:
             "requested_by": users.get(d.requested_by, d.requested_by), "requested_at": d.requested_at.isoformat(),
             "approved_by": users.get(d.approved_by, d.approved_by) if d.approved_by else None,
             "decided_at": d.decided_at.isoformat() if d.decided_at else None,
-            "executed_at": d.executed_at.isoformat() if d.executed_at else None, "decision_note": d.decision_note}
+            "executed_at": d.executed_at.isoformat() if d.executed_at else None, "decision_note": d.decision_note,
+            "approval_id": d.approval_id}
