@@ -124,12 +124,29 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['request_id'], ['privacy_requests.id'], name=op.f('fk_privacy_destructions_request_id_privacy_requests')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_privacy_destructions'))
     )
+    op.create_table('privacy_shares',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('recipient', sa.String(length=200), nullable=False),
+    sa.Column('purpose', sa.Text(), nullable=False),
+    sa.Column('fields', sa.Text(), nullable=False),
+    sa.Column('customer_nos', sa.Text(), nullable=False),
+    sa.Column('legal_basis', sa.String(length=20), nullable=False),
+    sa.Column('agreement_ref', sa.String(length=100), nullable=False),
+    sa.Column('expires_on', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('approval_id', sa.String(length=32), nullable=True),
+    sa.Column('requested_by', sa.String(length=32), nullable=False),
+    sa.Column('requested_at', kehu.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('produced_at', kehu.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_privacy_shares'))
+    )
     calendar = sa.table('privacy_calendar', sa.column('day', sa.Date()), sa.column('kind', sa.String()),
                         sa.column('note', sa.String()))
     op.bulk_insert(calendar, [{"day": datetime.date.fromisoformat(d), "kind": k, "note": n} for d, k, n in SEED_2026])
 
 
 def downgrade() -> None:
+    op.drop_table('privacy_shares')
     op.drop_table('privacy_destructions')
     op.drop_index('ix_privacy_requests_status', table_name='privacy_requests')
     op.drop_index(op.f('ix_privacy_requests_customer_no'), table_name='privacy_requests')

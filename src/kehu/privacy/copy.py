@@ -23,7 +23,7 @@ from kehu.customers.changes import CREATED
 from kehu.customers.models import History
 from kehu.customers.service import minor_of, vault_of
 from kehu.errors import Conflict, NotFound
-from kehu.privacy import links
+from kehu.privacy import links, sharing
 from kehu.privacy import requests as register
 from kehu.runtime import Ctx
 
@@ -84,7 +84,8 @@ def build(session: Session, ctx: Ctx, *, customer_no: str) -> dict[str, Any]:
     ctx.audit(session, action="privacy.copy", target_type="customer", target_id=customer.id,
               customer_no=customer.archive_no, fields=touched)
     return {"customer_no": customer.archive_no, "produced_at": date.today().isoformat(), "entities": entities,
-            "history": _history(session, ctx, customer, vault), "accesses": _accesses(session, customer)}
+            "history": _history(session, ctx, customer, vault), "accesses": _accesses(session, customer),
+            "shares": sharing.of_customer(session, customer.archive_no)}
 
 
 def for_request(session: Session, ctx: Ctx, *, request_no: str) -> dict[str, Any]:
@@ -120,6 +121,11 @@ def to_xlsx(copy: dict[str, Any]) -> bytes:
     for h in copy["history"]:
         hist.append([h["changed_at"], h["changed_by"], h["entity"], h.get("label", h["field"]), h["op"],
                      h.get("old_value"), h.get("new_value"), h["reason"]])
+    shared = wb.create_sheet("对外共享")
+    shared.append(["时间", "接收方", "目的", "字段", "合法性基础", "保密协议"])
+    for sh in copy["shares"]:
+        shared.append([sh["produced_at"], sh["recipient"], sh["purpose"], ",".join(sh["fields"]), sh["legal_basis"],
+                       sh["agreement_ref"]])
     acc = wb.create_sheet("访问记录")
     acc.append(["时间", "人员", "操作", "结果", "涉及字段"])
     for a in copy["accesses"]:

@@ -94,4 +94,29 @@ class Destruction(Base):
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-__all__ = ["CalendarDay", "RightsRequest", "LegalHold", "Destruction"]
+LEGAL_BASES = (("consent", "个人单独同意"), ("contract", "履行合同所必需"), ("legal_duty", "履行法定职责或义务"),
+               ("public_health", "应对突发公共卫生事件"), ("other_law", "法律、行政法规规定的其他情形"))
+SHARE_STATUSES = (("awaiting", "待审批"), ("produced", "已提供"))
+
+
+class Share(Base):
+    """A share with a third party (共享): recipient, purpose, fields, customers, legal basis, agreement, expiry."""
+
+    __tablename__ = "privacy_shares"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(200), nullable=False)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    fields: Mapped[str] = mapped_column(Text, nullable=False)  # comma-separated catalogue keys
+    customer_nos: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of archive numbers
+    legal_basis: Mapped[str] = mapped_column(String(20), nullable=False)
+    agreement_ref: Mapped[str] = mapped_column(String(100), nullable=False)
+    expires_on: Mapped[date] = mapped_column(Date, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default="awaiting")
+    approval_id: Mapped[str | None] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    produced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+__all__ = ["CalendarDay", "RightsRequest", "LegalHold", "Destruction", "Share"]
