@@ -48,6 +48,9 @@ def test_after_erasure_no_plaintext_or_searchable_trace_remains(kehu, world, inf
     for q in ("mobile", "id_number", "email"):
         assert search(kehu, world, victim.secrets[q]) == []
     assert search(kehu, world, keep.secrets["mobile"]) == [keep.archive_no]
+    from tests.fixtures.world import create_customer
+
+    assert create_customer(kehu, as_user=world.ctx("info")) > keep.archive_no > victim.archive_no  # never reused
     with kehu.db.reader() as s:
         tomb = s.execute(select(Customer).where(Customer.archive_no == victim.archive_no)).scalar_one()
         assert tomb.dek == NO_KEY and tomb.status == "erased" and tomb.mobile_bi is None and tomb.name == "已删除"
@@ -57,6 +60,11 @@ def test_after_erasure_no_plaintext_or_searchable_trace_remains(kehu, world, inf
         payment = s.execute(select(Payment).where(Payment.order_id == order.id)).scalar_one()
         assert payment.amount == 10000 and payment.account is None
     assert client.get(f"/api/v1/orders/{victim.order_no}", headers=api("info")).status_code == 404
+    from kehu.audit.models import AuditEntry
+
+    with kehu.db.reader() as s:
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "privacy.erase")).scalar_one()
+        assert entry.customer_no == victim.archive_no and "customer.id_number" in entry.fields.split(",")
 
 
 def test_an_old_backup_with_current_keys_cannot_read_the_erased_customer(kehu, world, info2, keys, fresh_url,

@@ -107,6 +107,9 @@ def erase(session: Session, ctx: Ctx, *, customer: Customer) -> tuple[list[dict[
     summary[("customer", "tombstone")] += 1
     touched += keys
     session.expire(customer)
+    ctx.audit(session, action="privacy.erase", target_type="customer", target_id=customer.id,
+              customer_no=customer.archive_no, fields=sorted(set(touched)),
+              detail={e: n for (e, _m), n in summary.items()})
     events.stage(session, "privacy.erased", customer_no=customer.archive_no, runtime=ctx.kehu)
     return [{"entity": e, "method": m, "count": n} for (e, m), n in sorted(summary.items())], sorted(set(touched))
 
