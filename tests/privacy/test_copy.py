@@ -83,3 +83,20 @@ def test_storage_only_entities_are_in_the_copy_too(kehu, world, rich):
     with kehu.db.transaction() as s:
         body = copy.for_request(s, world.ctx("info"), request_no=no)
     assert all(body["entities"][e]["records"] for e in data_models() if storage_only(e) and e not in ("payment_plan", "order_attachment"))
+
+
+def test_rows_of_uncatalogued_tables_under_the_customer_are_in_the_copy(kehu, world, rich):
+    from datetime import datetime, timezone
+
+    from kehu.kit.ids import new_id
+    from kehu.pools.models import PoolEntry
+
+    with kehu.db.transaction() as s:
+        s.add(PoolEntry(id=new_id(), customer_id=rich.customer_id, pooled_at=datetime(2026, 5, 1, tzinfo=timezone.utc),
+                        rule_days=30))
+    no = _verified(kehu, world, rich.archive_no)
+    with kehu.db.transaction() as s:
+        body = copy.for_request(s, world.ctx("info"), request_no=no)
+    assert [r["rule_days"] for r in body["other"]["pool_entries"]] == [30]
+    wb = load_workbook(io.BytesIO(copy.to_xlsx(body)))
+    assert "pool_entries" in wb.sheetnames

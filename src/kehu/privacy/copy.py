@@ -2,8 +2,9 @@
 
 Every catalogued entity contributes its rows found through its declared link; values go through the
 presenter with every field revealed (so the handler's own rights still apply: a value they may not see
-stays masked or hidden — the built-in 信息管理员 sees all). Also: the change history, and the audit of
-who accessed this customer's data (never entries about other customers).
+stays masked or hidden — the built-in 信息管理员 sees all). Also: the change history, the audit of
+who accessed this customer's data (never entries about other customers), the shares that included
+the customer, and rows of uncatalogued tables held under the customer (`customer_id`).
 """
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, select
 from sqlalchemy.orm import Session
 
 from kehu.audit.models import AuditEntry
-from kehu.catalog.presenter import present
+from kehu.catalog.presenter import json_value, present
 from kehu.catalog.registry import data_models
 from kehu.customers import repository as customers
 from kehu.customers.changes import CREATED
 from kehu.customers.models import History
 from kehu.customers.service import minor_of, vault_of
 from kehu.errors import Conflict, NotFound
-from kehu.privacy import links, sharing
+from kehu.privacy import erasure, links, sharing
 from kehu.privacy import requests as register
 from kehu.runtime import Ctx
 
@@ -48,6 +49,19 @@ def _history(session: Session, ctx: Ctx, customer, vault) -> list[dict[str, Any]
                                       row_id=r.id).encode()
                 item[key] = blob.decode() if blob is not None else None
         out.append(item)
+    return out
+
+
+def _other(session: Session, customer) -> dict[str, list[dict[str, Any]]]:
+    """Rows of uncatalogued tables held under the customer (e.g. pool stays, tags), non-binary columns as stored."""
+    out = {}
+    for table in erasure.held_tables():
+        if table.name == History.__tablename__:
+            continue
+        cols = [c for c in table.c if not isinstance(c.type, LargeBinary) and c.name != "customer_id"]
+        rows = session.execute(select(*cols).where(table.c.customer_id == customer.id)).all()
+        if rows:
+            out[table.name] = [{c.name: json_value(v) for c, v in zip(cols, r)} for r in rows]
     return out
 
 
@@ -85,7 +99,7 @@ def build(session: Session, ctx: Ctx, *, customer_no: str) -> dict[str, Any]:
               customer_no=customer.archive_no, fields=touched)
     return {"customer_no": customer.archive_no, "produced_at": date.today().isoformat(), "entities": entities,
             "history": _history(session, ctx, customer, vault), "accesses": _accesses(session, customer),
-            "shares": sharing.of_customer(session, customer.archive_no)}
+            "shares": sharing.of_customer(session, customer.archive_no), "other": _other(session, customer)}
 
 
 def for_request(session: Session, ctx: Ctx, *, request_no: str) -> dict[str, Any]:
@@ -126,6 +140,11 @@ def to_xlsx(copy: dict[str, Any]) -> bytes:
     for sh in copy["shares"]:
         shared.append([sh["produced_at"], sh["recipient"], sh["purpose"], ",".join(sh["fields"]), sh["legal_basis"],
                        sh["agreement_ref"]])
+    for name, rows in copy["other"].items():
+        ws = wb.create_sheet(name[:31])
+        ws.append(list(rows[0]))
+        for row in rows:
+            ws.append(list(row.values()))
     acc = wb.create_sheet("访问记录")
     acc.append(["时间", "人员", "操作", "结果", "涉及字段"])
     for a in copy["accesses"]:

@@ -94,7 +94,7 @@ def erase(session: Session, ctx: Ctx, *, customer: Customer) -> tuple[list[dict[
             session.execute(delete(table).where(table.c.id.in_(ids)))
             summary[(entity, "delete")] += count
             touched += [s.key for s in ctx.catalog.of(entity)]
-    for table in _held_tables():
+    for table in held_tables():
         count = session.execute(delete(table).where(table.c.customer_id == customer.id)).rowcount
         if count:
             summary[(table.name, "delete")] += count
@@ -114,7 +114,7 @@ def erase(session: Session, ctx: Ctx, *, customer: Customer) -> tuple[list[dict[
     return [{"entity": e, "method": m, "count": n} for (e, m), n in sorted(summary.items())], sorted(set(touched))
 
 
-def _held_tables() -> list:
+def held_tables() -> list:
     """Uncatalogued tables holding rows under a customer (`customer_id` → customers)."""
     catalogued = {cls.__tablename__ for cls in data_models().values()}
     out = []
