@@ -41,6 +41,7 @@ from kehu.runtime import Ctx
 RELATIONSHIP_YEARS = 2
 ACCOUNTING_YEARS = 30
 MANAGE, APPROVE = "manage_retention", "approve_destruction"
+CHUNK = 5000
 METHOD = "逐字段删除/匿名化 + 销毁数据密钥(加密粉碎)"
 DESTROY = register(Kind(code="destroy", label="个人信息销毁", capability=APPROVE, decide_within=timedelta(days=7),
                         use_within=timedelta(days=3), page="/privacy/destructions/{subject_id}"))
@@ -133,7 +134,10 @@ def due(session: Session, *, today: date) -> list[dict[str, str]]:
     for (no,) in session.execute(select(Customer.archive_no).join(Order, Order.customer_id == Customer.id).where(
             Customer.status == erasure.ERASED, Order.created_at < datetime.combine(cutoff, time(), timezone.utc)).distinct()):
         out.append({"no": no, "class": "accounting"})
-    return [d for d in out if not held(session, d["no"])]
+    holds = set(session.execute(select(LegalHold.customer_no).where(LegalHold.lifted_at.is_(None))).scalars())
+    if None in holds:  # a hold on everything
+        return []
+    return [d for d in out if d["no"] not in holds]
 
 
 def dry_run(session: Session, ctx: Ctx, *, today: date) -> dict[str, Any]:
@@ -149,17 +153,19 @@ def dry_run(session: Session, ctx: Ctx, *, today: date) -> dict[str, Any]:
 
 def _counts(session: Session, items: list[dict[str, str]], *, today: date) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], int] = {}
-    for item in items:
-        cid = session.execute(select(Customer.id).where(Customer.archive_no == item["no"])).scalar_one()
-        for entity in data_models():
-            if item["class"] == "accounting" and not storage_only(entity):
-                continue
-            table = data_models()[entity].__table__
-            n = session.execute(select(func.count()).select_from(table).where(
-                table.c.id.in_(links.owned_ids(entity, cid)))).scalar_one()
-            if n:
-                key = (item["class"], entity)
-                rows[key] = rows.get(key, 0) + n
+    for cls in sorted({i["class"] for i in items}):
+        nos = [i["no"] for i in items if i["class"] == cls]
+        for start in range(0, len(nos), CHUNK):  # bound the number of bound parameters per statement
+            ids = list(session.execute(select(Customer.id).where(
+                Customer.archive_no.in_(nos[start:start + CHUNK]))).scalars())
+            for entity, model in data_models().items():
+                if cls == "accounting" and not storage_only(entity):
+                    continue
+                table = model.__table__
+                n = session.execute(select(func.count()).select_from(table).where(
+                    table.c.id.in_(links.owned_ids(entity, ids)))).scalar_one()
+                if n:
+                    rows[(cls, entity)] = rows.get((cls, entity), 0) + n
     return [{"class": c, "class_label": RETENTION.get(c, c), "entity": e, "count": n}
             for (c, e), n in sorted(rows.items())]
 
