@@ -68,6 +68,10 @@ CAPABILITY_HOLDERS: dict[str, tuple[str, ...]] = {
     # ---- ops ----
     #
     # ---- privacy ----
+    "handle_rights_requests": ("info_manager",),
+    "manage_retention": ("info_manager",),
+    "approve_destruction": ("info_manager",),
+    "approve_share": ("info_manager",),
     #
 }
 for _cap, _roles in CAPABILITY_HOLDERS.items():

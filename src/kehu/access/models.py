@@ -49,6 +49,10 @@ CAPABILITIES = {
     # ---- ops ----
     #
     # ---- privacy ----
+    "handle_rights_requests": "处理个人信息权利请求",
+    "manage_retention": "管理保存期限、法律保全与销毁申请",
+    "approve_destruction": "审批个人信息销毁",
+    "approve_share": "审批向第三方共享个人信息",
     #
 }
 

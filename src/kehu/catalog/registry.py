@@ -50,6 +50,35 @@ def undeclared_columns() -> list[str]:
     return missing
 
 
+def customer_link(entity: str) -> tuple[tuple[str, str], ...]:
+    """How an entity's rows reach their customer: [(column, parent entity)…] ending at "customer".
+
+    Declared on the model: a `customer_id` column (direct), or `__customer_link__ = ("order_id", "order")`
+    naming the column that points to a parent entity which itself reaches the customer. The customer is
+    the empty path. A catalogued entity without a link raises LookupError (a test enforces it).
+    """
+    path: list[tuple[str, str]] = []
+    seen = set()
+    while entity != "customer":
+        if entity in seen:
+            raise LookupError(f"cyclic customer link at {entity}")
+        seen.add(entity)
+        cls = data_models()[entity]
+        link = getattr(cls, "__customer_link__", None)
+        if link is None and "customer_id" in cls.__table__.c:
+            link = ("customer_id", "customer")
+        if link is None:
+            raise LookupError(f"entity {entity} declares no way to its customer (__customer_link__)")
+        path.append(link)
+        entity = link[1]
+    return tuple(path)
+
+
+def storage_only(entity: str) -> str | None:
+    """The legal retention class of an entity kept after its customer's erasure (`__retention__`), if any."""
+    return getattr(data_models()[entity], "__retention__", None)
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The effective catalogue: declarations with administrator overrides applied."""

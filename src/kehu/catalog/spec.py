@@ -31,6 +31,10 @@ RETENTION = {
     "archive": "随档案保存，档案销毁时删除",
 }
 KINDS = ("text", "date", "int", "decimal", "choice")
+#: what erasure (a deletion request or expired retention) does to a field's value
+ERASURE = {"erase": "删除", "anonymise": "匿名化（替换为占位值）", "keep": "保留（非个人信息或依法保存）"}
+#: categories kept in storage-only (依法保存) records such as accounting documents; other fields are erased there too
+STORAGE_ONLY_KEEPS = ("transaction", "management", "business")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,16 @@ class FieldSpec:
     writable: bool = True  # False for derived/system-maintained fields (archive_no…)
     required: bool = False  # NOT NULL without a default: must be supplied on create
     help: str = ""
+    erasure: str | None = None  # explicit erasure method; None = derived (see erasure_method)
+
+    @property
+    def erasure_method(self) -> str:
+        """What erasure does to this field: explicit, else keep management data, anonymise required values, erase the rest."""
+        if self.erasure:
+            return self.erasure
+        if self.category == "management":
+            return "keep"
+        return "anonymise" if self.required else "erase"
 
     @property
     def key(self) -> str:
@@ -71,9 +85,10 @@ def field(label: str, *, level: int, category: str, mask: str = "none", encrypt:
           blind_index: str | None = None, retention: str = "archive", kind: str = "text",
           check: str | None = None, choices: tuple[tuple[str, str], ...] = (), length: int = 200,
           writable: bool = True, help: str = "", index: bool = False, nullable: bool = True,
-          default: Any = None, unique: bool = False):
+          default: Any = None, unique: bool = False, erasure: str | None = None):
     """Declare a customer-information column together with its catalogue entry."""
     assert level in LEVELS and category in CATEGORIES and retention in RETENTION and kind in KINDS
+    assert erasure is None or erasure in ERASURE
     if encrypt:
         coltype = LargeBinary
     elif kind in ("text", "choice"):
@@ -83,7 +98,7 @@ def field(label: str, *, level: int, category: str, mask: str = "none", encrypt:
     spec = dict(label=label, level=level, category=category, mask=mask, encrypted=encrypt,
                 blind_index=blind_index, retention=retention, kind=kind, check=check,
                 choices=tuple(choices), max_length=length if kind in ("text", "choice") else None,
-                writable=writable, help=help)
+                writable=writable, help=help, erasure=erasure)
     return mapped_column(coltype, nullable=nullable, index=index, unique=unique or None, default=default, info={"kehu_field": spec})
 
 

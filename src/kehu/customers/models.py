@@ -81,7 +81,8 @@ class Customer(Base):
                                     choices=IMPORTANCE, length=10, nullable=False, default="normal")
     status: Mapped[str] = field("状态", level=3, category="management", kind="choice", choices=STATUSES,
                                 length=10, nullable=False, default="active")
-    owner_id: Mapped[str | None] = field("负责人", level=3, category="management", length=32, check="user_ref")
+    owner_id: Mapped[str | None] = field("负责人", level=3, category="management", length=32, check="user_ref",
+                                       erasure="erase")  # an erased archive has no owner (no pool recycling)
     department_id: Mapped[str | None] = field("所属部门", level=3, category="management", length=32,
                                               check="department_ref")
     # business information (企业客户)

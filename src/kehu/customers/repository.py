@@ -29,7 +29,8 @@ def readable(principal: Principal) -> ColumnElement[bool]:
         rows = Customer.owner_id == principal.user_id
     if principal.importance != ALL_CLASSES:
         rows = and_(rows, Customer.importance.in_(sorted(principal.importance)))
-    return rows
+    # an erased customer (kehu.privacy.erasure) is a tombstone kept only for its storage-only records
+    return and_(rows, Customer.status != "erased")
 
 
 def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False) -> Customer | None:

@@ -51,6 +51,7 @@ class LeadChange(Base):
 
     __tablename__ = "lead_changes"
     __entity__ = "lead_change"
+    __customer_link__ = ("lead_id", "lead")
     __table_args__ = (Index("ix_lead_changes_lead", "lead_id", "id"),)
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (time-ordered)")

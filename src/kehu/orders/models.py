@@ -63,6 +63,7 @@ class Order(Base):
 
     __tablename__ = "orders"
     __entity__ = "order"
+    __retention__ = "accounting"  # 会计档案: kept after erasure, storage only (docs/privacy.md)
     __table_args__ = (Index("ix_orders_customer", "customer_id", "id"),)
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (time-ordered, bound into AAD)")
@@ -92,6 +93,8 @@ class OrderItem(Base):
 
     __tablename__ = "order_items"
     __entity__ = "order_item"
+    __customer_link__ = ("order_id", "order")
+    __retention__ = "accounting"
     __table_args__ = (ForeignKeyConstraint(["product_id"], ["products.id"]),)
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into AAD)")
@@ -113,6 +116,8 @@ class PaymentPlan(Base):
 
     __tablename__ = "payment_plans"
     __entity__ = "payment_plan"
+    __customer_link__ = ("order_id", "order")
+    __retention__ = "accounting"
     __table_args__ = (Index("ix_payment_plans_due", "due_on", "order_id"),)
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into AAD)")
@@ -131,6 +136,8 @@ class Payment(Base):
 
     __tablename__ = "payments"
     __entity__ = "payment"
+    __customer_link__ = ("order_id", "order")
+    __retention__ = "accounting"
     __table_args__ = (Index("ix_payments_order", "order_id", "paid_on"),)
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into AAD)")
@@ -155,6 +162,8 @@ class OrderAttachment(Base):
 
     __tablename__ = "order_attachments"
     __entity__ = "order_attachment"
+    __customer_link__ = ("order_id", "order")
+    __retention__ = "accounting"  # the contract file is sealed with the customer's key: shredded with it
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into the file's AAD and name)")
     order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True,

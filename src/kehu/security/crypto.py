@@ -75,6 +75,11 @@ class Crypto:
                 self._cache.popitem(last=False)
         return dek
 
+    def forget(self, wrapped: bytes) -> None:
+        """Drop a data key from the cache (its customer was crypto-shredded)."""
+        with self._lock:
+            self._cache.pop(wrapped, None)
+
     # values -----------------------------------------------------------------
     @staticmethod
     def aad(table: str, field: str, row_id: str) -> bytes:

@@ -84,6 +84,7 @@ class SurveyAnswer(Base):
 
     __tablename__ = "survey_answers"
     __entity__ = "survey_answer"
+    __customer_link__ = ("survey_id", "survey")
     __table_args__ = (UniqueConstraint("survey_id", "item_id"),)
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into AAD)")
