@@ -54,6 +54,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("admin", "系统管理员", "admin", "hq"),
     DemoUser("auditor", "审计员", "auditor", "hq"),
     DemoUser("info", "信息管理员", "info_manager", "hq"),
+    DemoUser("info2", "信息管理员（复核）", "info_manager", "hq"),  # the second person of two-person approvals
     DemoUser("head", "销售部经理", "dept_head", "sales"),
     DemoUser("zhangwei", "张伟", "staff", "east"),
     DemoUser("lina", "李娜", "staff", "east"),
