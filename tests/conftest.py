@@ -17,6 +17,7 @@ from kehu.db import Database
 from kehu.runtime import Kehu
 from kehu.security.keyring import KeyRing
 from kehu.setup import bootstrap, migrate
+from tests.fixtures.browser import browser, context, login, other_page, page, server, shot  # noqa: F401  (one set, suite-wide)
 from tests.fixtures.world import World, make_world
 
 ENGINES = [e for e in os.environ.get("KEHU_TEST_ENGINES", "sqlite,postgresql").split(",") if e]

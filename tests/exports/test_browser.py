@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from tests.exports.conftest import read_csv, read_xlsx
 from tests.fixtures.world import create_customer
-from tests.web.conftest import assert_labelled, browser, context, login, other_page, page, server, shot  # noqa: F401
+from tests.web.conftest import assert_labelled
 
 pytestmark = pytest.mark.e2e
 BANK = "6222020200112233445"
@@ -21,7 +21,7 @@ def test_export_button_carries_the_list_filters_to_a_download(kehu, world, page,
     page.get_by_label("销售区域").press("Enter")
     expect(page.locator("#results tbody tr")).to_have_count(1)
     page.get_by_role("button", name="导出").click()
-    expect(page).to_have_url("/exports/new?q=&owner_id=&department_id=&status=&kind=&region=%E5%8D%8E%E4%B8%9C&sort=new")
+    expect(page).to_have_url("/exports/new?q=&owner_id=&department_id=&status=&kind=&tag=&grade=&region=%E5%8D%8E%E4%B8%9C&sort=new")
     expect(page.locator("#criteria")).to_contain_text("华东")
     assert_labelled(page)
     page.get_by_label("导出用途").fill("华东回访")

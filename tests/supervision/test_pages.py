@@ -8,7 +8,6 @@ from playwright.sync_api import expect
 
 from tests.supervision.conftest import alerts, set_rule
 from tests.web.conftest import assert_labelled
-from tests.web.conftest import browser, context, login, page, server, shot  # noqa: F401  (the browser fixtures)
 
 pytestmark = pytest.mark.e2e
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -78,6 +79,19 @@ def conditions(session: Session, ctx: Ctx, q: str | None) -> list[ColumnElement[
 
 
 FILTERS = ("owner_id", "department_id", "status", "kind", "region", "province", "importance")
+#: Filters other packages add to the list — and so to everything built on it (API, web, exports):
+#: name → (label, value → condition). Tags register "tag" and "grade".
+EXTRA_FILTERS: dict[str, tuple[str, Callable[[str], ColumnElement[bool]]]] = {}
+
+
+def filter_names() -> tuple[str, ...]:
+    """Every filter name the customer list accepts."""
+    return FILTERS + tuple(EXTRA_FILTERS)
+
+
+def filter_label(catalog, name: str) -> str:
+    """What a filter is called on screen and in approval summaries."""
+    return EXTRA_FILTERS[name][0] if name in EXTRA_FILTERS else catalog.get("customer", name).label
 
 
 def filter_conditions(ctx: Ctx, filters: dict[str, Any]) -> list[ColumnElement[bool]]:
@@ -87,6 +101,10 @@ def filter_conditions(ctx: Ctx, filters: dict[str, Any]) -> list[ColumnElement[b
         value = filters.get(name)
         if value not in (None, ""):
             conds.append(getattr(Customer, name) == str(value))
+    for name, (_label, build) in EXTRA_FILTERS.items():
+        value = filters.get(name)
+        if value not in (None, ""):
+            conds.append(build(str(value)))
     if filters.get("status") in (None, ""):
         conds.append(Customer.status != "archived")
     return conds

@@ -84,17 +84,15 @@ def listing(call: Web, q: Text = None, owner_id: Text = None, department_id: Tex
             cursor: Annotated[Optional[str], Query(max_length=400)] = None) -> Response:
     """Customers in scope: search, filters (also by tag and grade), sort, keyset pages ("load more"; no total count)."""
     filters = {"owner_id": owner_id, "department_id": department_id, "status": status, "kind": kind,
-               "region": region}
+               "region": region, "tag": tag, "grade": grade}
 
     def go(s, ctx):
         _customers_only(ctx)
-        extra = tag_service.list_filter(s, tag=tag, grade=grade)
-        page = service.list_(s, ctx, q=q, filters=filters, sort=sort, cursor=cursor, limit=PAGE_SIZE, where=extra)
+        page = service.list_(s, ctx, q=q, filters=filters, sort=sort, cursor=cursor, limit=PAGE_SIZE)
         chips = tag_service.chips_by_archive(s, ctx.principal, [i["archive_no"] for i in page["items"]])
         return page, assignable(s, ctx.principal), chips, tag_service.filter_options(s)
 
     page, refs, chips, tag_options = call.run("customer.list", go)
-    filters.update(tag=tag, grade=grade)
     columns = view.visible_columns(call.catalog, call.principal, "customer", service.LIST_FIELDS)
     rows = [(item, view.cells(call.principal, columns, item)) for item in page["items"]]
     params = {k: v for k, v in {"q": q, **filters, "sort": sort}.items() if v}

@@ -18,6 +18,8 @@ class ExportFilters(Strict):
     region: Optional[str] = Field(default=None, max_length=40)
     province: Optional[str] = Field(default=None, max_length=20)
     importance: Optional[str] = Field(default=None, max_length=10)
+    tag: Optional[str] = Field(default=None, max_length=40, description="标签代码（有此标签的客户）")
+    grade: Optional[str] = Field(default=None, max_length=1, description="客户等级 A/B/C/D")
 
 
 class ExportCreate(Strict):

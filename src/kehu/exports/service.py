@@ -23,7 +23,7 @@ from kehu.approvals.repository import ID
 from kehu.approvals.kinds import Kind, register
 from kehu.catalog.spec import FieldSpec
 from kehu.customers import repository as customers_repo
-from kehu.customers.search import FILTERS, conditions, filter_conditions
+from kehu.customers.search import conditions, filter_conditions, filter_label, filter_names
 from kehu.customers.service import LIST_FIELDS
 from kehu.db import utcnow
 from kehu.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -130,10 +130,10 @@ def _check(ctx: Ctx, *, q: str | None, filters: dict[str, Any] | None, sort: str
     texts = [query, *(str(val or "") for val in (filters or {}).values())]
     if any(ord(c) < 32 for text_ in texts for c in text_):
         errors.append(FieldError("filters", "invalid", "搜索或筛选条件含有无效字符"))
-    unknown_filters = sorted(set(filters or {}) - set(FILTERS))
+    unknown_filters = sorted(set(filters or {}) - set(filter_names()))
     if unknown_filters:
         errors.append(FieldError("filters", "unknown_field", "未知的筛选条件：" + "、".join(unknown_filters)))
-    clean_filters = {k: str(val) for k, val in sorted((filters or {}).items()) if k in FILTERS and val not in (None, "")}
+    clean_filters = {k: str(val) for k, val in sorted((filters or {}).items()) if k in filter_names() and val not in (None, "")}
     names = list(dict.fromkeys(fields or []))
     known = {s.name for s in ctx.catalog.of("customer")}
     unknown = [n for n in names if n not in known]
@@ -169,7 +169,7 @@ def _payload(ctx: Ctx, spec: _Spec) -> dict[str, Any]:
 def _summary(ctx: Ctx, spec: _Spec) -> str:
     labels = "、".join(ctx.catalog.get("customer", n).label + ("（明文）" if n in spec.plain else "")
                       for n in spec.fields)
-    cond = "；".join(f"{ctx.catalog.get('customer', k).label}={val}" for k, val in spec.filters.items()) or "无"
+    cond = "；".join(f"{filter_label(ctx.catalog, k)}={val}" for k, val in spec.filters.items()) or "无"
     text = (f"导出客户档案：字段 {labels}；筛选 {cond}{'；含搜索条件（内容不显示）' if spec.q else ''}；"
             f"用途 {spec.purpose}（{USES[spec.use]}）")
     return text[:500]

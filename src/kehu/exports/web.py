@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from kehu.access.principal import Principal
 from kehu.customers import repository as customers_repo
+from kehu.customers.search import filter_label, filter_names
 from kehu.errors import Conflict, Forbidden, KehuError, ValidationFailed
 from kehu.exports import service
 from kehu.exports.api import file_response
@@ -19,7 +20,6 @@ from kehu.web.session import CSRF_CODE, Web, WebCall
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 Text = Annotated[Optional[str], Query(max_length=100)]
-FILTER_KEYS = ("owner_id", "department_id", "status", "kind", "region", "province", "importance")
 FORM_FIELDS = ["purpose", "use", "format", "fields", "plaintext"]
 
 
@@ -38,19 +38,19 @@ def _form(call: WebCall, posted: dict[str, Any], *, exc: KehuError | None = None
     problems = forms.problems(exc, FORM_FIELDS) if exc else forms.Problems()
     chosen = set(posted["fields"] or options["default_fields"])
     return call.page("exports/form.html", options=options, posted=posted, chosen=chosen, problems=problems,
-                     status=status, labels={k: call.catalog.get("customer", k).label for k in posted["filters"]},
+                     status=status, labels={k: filter_label(call.catalog, k) for k in posted["filters"]},
                      back="/customers?" + urlencode({"q": posted["q"], **posted["filters"], "sort": posted["sort"]}))
 
 
 @router.get("/exports/new")
 def new_export(call: Web, q: Text = None, owner_id: Text = None, department_id: Text = None, status: Text = None,
                kind: Text = None, region: Text = None, province: Text = None, importance: Text = None,
-               sort: Annotated[str, Query(max_length=20)] = "new") -> Response:
+               tag: Text = None, grade: Text = None, sort: Annotated[str, Query(max_length=20)] = "new") -> Response:
     """The export form, carrying the customer list's current search, filters and sort."""
     if is_htmx(call.request):  # the list's filter form submits through HTMX: show the form as a page
         return Response(status_code=204, headers={"HX-Redirect": str(call.request.url)})
     values = {"owner_id": owner_id, "department_id": department_id, "status": status, "kind": kind,
-              "region": region, "province": province, "importance": importance}
+              "region": region, "province": province, "importance": importance, "tag": tag, "grade": grade}
     posted = {"q": q or "", "filters": {k: v for k, v in values.items() if v}, "fields": [],
               "sort": sort if sort in customers_repo.SORTS else "new", "purpose": "", "use": "", "format": "xlsx",
               "plaintext": False}
@@ -58,7 +58,7 @@ def new_export(call: Web, q: Text = None, owner_id: Text = None, department_id: 
 
 
 def _posted(call: WebCall) -> dict[str, Any]:
-    return {"q": call.value("q"), "filters": {k: call.value(k) for k in FILTER_KEYS if call.value(k)},
+    return {"q": call.value("q"), "filters": {k: call.value(k) for k in filter_names() if call.value(k)},
             "sort": call.value("sort") or "new", "fields": call.values("fields"), "purpose": call.value("purpose"),
             "use": call.value("use"), "format": call.value("format"), "plaintext": call.value("plaintext") == "on"}
 

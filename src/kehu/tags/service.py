@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kehu.access.policy import require_capability
 from kehu.customers import repository as customers_repo
+from kehu.customers import search
 from kehu.customers.models import Customer
 from kehu.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kehu.kit.ids import new_id
@@ -324,15 +325,17 @@ def filter_options(session: Session) -> list[tuple[str, str]]:
                                                .order_by(Tag.family, Tag.code))]
 
 
-def list_filter(session: Session, *, tag: str | None = None, grade: str | None = None) -> list:
-    """Conditions on customers for the list filters "has tag" and "grade"; counts a use of the tag."""
-    conds = []
-    if tag:
-        t = session.execute(select(Tag.id).where(Tag.code == tag)).scalar()
-        conds.append(Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag_id == t)))
-    if grade:
-        conds.append(Customer.id.in_(select(CustomerGrade.customer_id).where(CustomerGrade.grade == grade)))
-    return conds
+def _has_tag(code: str):
+    return Customer.id.in_(select(CustomerTag.customer_id).join(Tag, Tag.id == CustomerTag.tag_id)
+                           .where(Tag.code == code))
+
+
+def _has_grade(grade: str):
+    return Customer.id.in_(select(CustomerGrade.customer_id).where(CustomerGrade.grade == grade))
+
+
+# the customer list (and so its API, web page and exports) filters by tag and grade
+search.EXTRA_FILTERS.update(tag=("标签", _has_tag), grade=("客户等级", _has_grade))
 
 
 def customer_tags(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
