@@ -90,3 +90,24 @@ def test_service_writes_reach_the_report(kehu, world, catalogue):  # noqa: F811
         bob = service.sales(s, world.ctx("bob"), period=p, as_of=date(2026, 3, 15))["tables"][0]["rows"]
     assert [r["sales"] for r in bob] == ["2000.00"]
     assert _check(kehu) == {}
+
+
+def test_cli_check_finds_stale_cells_and_rebuild_repairs_them(kehu, data, monkeypatch, db_url):
+    from typer.testing import CliRunner
+
+    from kehu.cli import app
+    from kehu.config import get_settings
+
+    monkeypatch.setenv("KEHU_DATABASE_URL", db_url)
+    monkeypatch.setenv("KEHU_KEYS", kehu.keys.to_json())
+    get_settings.cache_clear()
+    try:
+        assert CliRunner().invoke(app, ["reports", "check"]).exit_code == 0
+        with kehu.db.engine.begin() as conn:  # as if a restore had brought the rows back without their cells
+            conn.exec_driver_sql("DELETE FROM report_sales_cells")
+        bad = CliRunner().invoke(app, ["reports", "check"])
+        assert bad.exit_code == 1 and "report_sales_cells" in bad.output
+        assert CliRunner().invoke(app, ["reports", "rebuild"]).exit_code == 0
+        assert _check(kehu) == {}
+    finally:
+        get_settings.cache_clear()
