@@ -301,7 +301,7 @@ FROM temp.pl p JOIN temp.usr u ON u.i = p.un ORDER BY p.n, p.k""")
         conn.execute(f"""
 INSERT INTO payments (id, order_id, paid_on, amount, method, handler_id, created_by, created_at)
 SELECT printf('%012x%04x%016x', p.ms, 20 + p.k, p.n), p.order_id,
-  min('{today}', date(p.due, '+' || ((p.n * p.k * 11) % 35 - 10) || ' days')),
+  min('{today}', date(p.due, printf('%+d days', (p.n * p.k * 11) % 35 - 10))),
   CASE WHEN p.late THEN (p.cents / 2) / 100.0 ELSE p.cents / 100.0 END, 'transfer', u.id, u.id, p.created
 FROM temp.pl p JOIN temp.usr u ON u.i = p.un
 WHERE p.due <= '{today}' AND NOT (p.late AND (p.n + p.k) % 2 = 0) ORDER BY p.n, p.k""")
