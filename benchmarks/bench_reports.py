@@ -64,6 +64,55 @@ TYPES = {
 
 # --- Kehu ---------------------------------------------------------------------------------------------
 
+def reports_schema_current(target: Path) -> bool:
+    """Whether the store's report cells, indexes and triggers are those of this code (migration 0007)."""
+    import sqlite3
+
+    from kehu.reports import cubes
+
+    expected = {stmt.split()[2]: stmt for stmt in cubes.create_statements(cubes.Dialect("sqlite"))}
+    conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+    try:
+        found = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rpt_%'"))
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(report_order_balances)")}
+    finally:
+        conn.close()
+    from kehu.reports.models import OrderBalance
+
+    return (found == expected and {"ix_report_plans_order_due", "ix_report_payments_order_paid"} <= indexes
+            and cols == set(OrderBalance.__table__.columns.keys()))
+
+
+def refresh_reports_schema(target: Path) -> float:
+    """Re-run migration 0007 (down to 0006, up to head): cells, indexes, triggers, rebuilt. Seconds taken."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from kehu.setup import alembic_config
+
+    t0 = time.perf_counter()
+    engine = create_engine(f"sqlite:///{target}")
+    try:
+        cfg = alembic_config(str(engine.url))
+        with engine.begin() as conn:  # undo 0007 of whatever code version made the store, then redo it
+            from kehu.reports import cubes
+
+            cubes.uninstall(conn)
+            for name in ("ix_report_plans_order_due", "ix_report_payments_order_paid"):
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            for table in cubes.TABLES:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+    return time.perf_counter() - t0
+
+
 def runtime(target: Path):
     from kehu.config import Settings
     from kehu.db import Database
@@ -294,6 +343,9 @@ def main() -> None:
     meta = json.loads(bigstore.meta_for(target).read_text())
     print(f"store {target}: ready in {time.perf_counter() - t0:.0f} s; rows {meta['rows']}; "
           f"build seconds {meta['seconds']}", flush=True)
+    if not reports_schema_current(target):
+        print(f"report cells of an older code version: migration 0007 re-run in "
+              f"{refresh_reports_schema(target):.0f} s", flush=True)
     from kehu.reports.period import parse
 
     today = date.fromisoformat(meta["today"])

@@ -51,6 +51,7 @@ def upgrade() -> None:
     sa.Column('planned_cents', sa.BigInteger(), nullable=False),
     sa.Column('paid_cents', sa.BigInteger(), nullable=False),
     sa.Column('last_paid_on', sa.Date(), nullable=True),
+    sa.Column('last_due_on', sa.Date(), nullable=True),
     sa.Column('first_unpaid_due_on', sa.Date(), nullable=True),
     sa.PrimaryKeyConstraint('order_id', name=op.f('pk_report_order_balances'))
     )
@@ -98,6 +99,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('province', 'city', 'month', 'department_id', 'owner_id', 'importance', name=op.f('pk_report_sales_cells'))
     )
     op.create_index('ix_report_sales_cells_month', 'report_sales_cells', ['month'], unique=False)
+    op.create_index('ix_report_plans_order_due', 'payment_plans', ['order_id', 'due_on', 'amount'], unique=False)
+    op.create_index('ix_report_payments_order_paid', 'payments', ['order_id', 'paid_on', 'amount'], unique=False)
     # triggers (both engines) and the initial fill from the existing rows: kehu.reports.cubes
     from kehu.reports import cubes
 
@@ -108,6 +111,8 @@ def downgrade() -> None:
     from kehu.reports import cubes
 
     cubes.uninstall(op.get_bind())
+    op.drop_index('ix_report_payments_order_paid', table_name='payments')
+    op.drop_index('ix_report_plans_order_due', table_name='payment_plans')
     op.drop_index('ix_report_sales_cells_month', table_name='report_sales_cells')
     op.drop_table('report_sales_cells')
     op.drop_table('report_region_cells')

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import pytest
 
+from tests.web.conftest import shot  # noqa: F401  (fixture)
+
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("name", ["growth", "region", "complaints", "sales"])
-def test_a_report_page_draws_its_charts(page, login, data, name):
+def test_a_report_page_draws_its_charts(page, login, data, shot, name):
     login(page, "head")
     page.goto(f"/reports/{name}?period=2025")
     page.wait_for_selector("[data-chart] canvas")
+    page.wait_for_timeout(300)
+    shot(page, f"report-{name}")
     assert page.locator("[data-chart] canvas").count() >= 1
     assert page.locator("h1").inner_text()
     assert page.locator("table.table tbody tr").count() >= 1

@@ -187,6 +187,7 @@ def _balance_refresh(d: Dialect, order_id: str) -> str:
             f"planned_cents = (SELECT coalesce(sum({d.cents('x.amount')}), 0) FROM payment_plans x "
             f"WHERE x.order_id = {order_id}), paid_cents = {paid}, "
             f"last_paid_on = (SELECT max(z.paid_on) FROM payments z WHERE z.order_id = {order_id}), "
+            f"last_due_on = (SELECT max(w.due_on) FROM payment_plans w WHERE w.order_id = {order_id}), "
             f"first_unpaid_due_on = {first} WHERE order_id = {order_id}")
 
 
@@ -202,8 +203,9 @@ def balances_rebuild_sql(d: Dialect) -> str:
     keys = ", ".join(_fmt(e, c="c", r="o") for _, e in SCOPE_KEYS)
     return f"""
 INSERT INTO report_order_balances (order_id, customer_id, department_id, owner_id, importance, status,
-  planned_cents, paid_cents, last_paid_on, first_unpaid_due_on)
-WITH plan AS (SELECT order_id, sum({d.cents('amount')}) AS planned FROM payment_plans GROUP BY order_id),
+  planned_cents, paid_cents, last_paid_on, last_due_on, first_unpaid_due_on)
+WITH plan AS (SELECT order_id, sum({d.cents('amount')}) AS planned, max(due_on) AS last FROM payment_plans
+  GROUP BY order_id),
 paid AS (SELECT order_id, sum({d.cents('amount')}) AS paid, max(paid_on) AS last FROM payments GROUP BY order_id),
 run AS (SELECT order_id, due_on,
   sum({d.cents('amount')}) OVER (PARTITION BY order_id ORDER BY due_on, id ROWS UNBOUNDED PRECEDING) AS cum
@@ -211,7 +213,7 @@ run AS (SELECT order_id, due_on,
 first AS (SELECT run.order_id, min(run.due_on) AS due_on FROM run LEFT JOIN paid ON paid.order_id = run.order_id
   WHERE run.cum > coalesce(paid.paid, 0) GROUP BY run.order_id)
 SELECT o.id, o.customer_id, {keys}, o.status, coalesce(plan.planned, 0), coalesce(paid.paid, 0), paid.last,
-  first.due_on
+  plan.last, first.due_on
 FROM orders o JOIN customers c ON c.id = o.customer_id LEFT JOIN plan ON plan.order_id = o.id
 LEFT JOIN paid ON paid.order_id = o.id LEFT JOIN first ON first.order_id = o.id"""
 
@@ -344,7 +346,8 @@ def snapshot(conn: Connection) -> dict[str, set[tuple]]:
         rows = conn.exec_driver_sql(f"SELECT {', '.join(cube.columns + measures)} FROM {cube.table} WHERE {nonzero}")
         out[cube.table] = {tuple(r) for r in rows}
     rows = conn.exec_driver_sql("SELECT order_id, customer_id, department_id, owner_id, importance, status, "
-                                "planned_cents, paid_cents, last_paid_on, first_unpaid_due_on FROM report_order_balances")
+                                "planned_cents, paid_cents, last_paid_on, last_due_on, first_unpaid_due_on "
+                                "FROM report_order_balances")
     out["report_order_balances"] = {tuple(str(v) if v is not None else None for v in r) for r in rows}
     return out
 

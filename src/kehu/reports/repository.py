@@ -79,8 +79,9 @@ def overdue(session: Session, principal: Principal, *, as_of: date) -> dict[tupl
     Only orders whose first uncovered plan is due before the day (or paid after it) can be overdue.
     """
     b = OrderBalance
-    due = (select(func.coalesce(func.sum(_cents(PaymentPlan.amount)), 0))
-           .where(PaymentPlan.order_id == b.order_id, PaymentPlan.due_on < as_of).scalar_subquery())
+    due_then = (select(func.coalesce(func.sum(_cents(PaymentPlan.amount)), 0))
+                .where(PaymentPlan.order_id == b.order_id, PaymentPlan.due_on < as_of).scalar_subquery())
+    due = case((b.last_due_on < as_of, b.planned_cents), else_=due_then)  # every plan due: no plan to read
     paid_then = (select(func.coalesce(func.sum(_cents(Payment.amount)), 0))
                  .where(Payment.order_id == b.order_id, Payment.paid_on <= as_of).scalar_subquery())
     paid = case((b.last_paid_on > as_of, paid_then), else_=b.paid_cents)
