@@ -57,7 +57,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_report_order_balances_customer', 'report_order_balances', ['customer_id'], unique=False)
     op.create_index('ix_report_order_balances_last_paid', 'report_order_balances', ['last_paid_on'], unique=False)
-    op.create_index('ix_report_order_balances_unpaid', 'report_order_balances', ['first_unpaid_due_on'], unique=False)
+    op.create_index('ix_report_order_balances_overdue', 'report_order_balances', ['first_unpaid_due_on', 'last_due_on', 'last_paid_on', 'status', 'department_id', 'owner_id', 'importance', 'planned_cents', 'paid_cents'], unique=False)
     op.create_table('report_payment_cells',
     sa.Column('month', sa.String(length=7), nullable=False),
     sa.Column('payments', sa.BigInteger(), nullable=False),
@@ -118,7 +118,7 @@ def downgrade() -> None:
     op.drop_table('report_region_cells')
     op.drop_table('report_plan_cells')
     op.drop_table('report_payment_cells')
-    op.drop_index('ix_report_order_balances_unpaid', table_name='report_order_balances')
+    op.drop_index('ix_report_order_balances_overdue', table_name='report_order_balances')
     op.drop_index('ix_report_order_balances_last_paid', table_name='report_order_balances')
     op.drop_index('ix_report_order_balances_customer', table_name='report_order_balances')
     op.drop_table('report_order_balances')

@@ -112,7 +112,9 @@ class OrderBalance(Base):
     """
 
     __tablename__ = "report_order_balances"
-    __table_args__ = (Index("ix_report_order_balances_unpaid", "first_unpaid_due_on"),
+    # covering: the usual overdue order (all plans due, paid up to the day) is summed from the index alone
+    __table_args__ = (Index("ix_report_order_balances_overdue", "first_unpaid_due_on", "last_due_on", "last_paid_on",
+                            "status", "department_id", "owner_id", "importance", "planned_cents", "paid_cents"),
                       Index("ix_report_order_balances_last_paid", "last_paid_on"),
                       Index("ix_report_order_balances_customer", "customer_id"))
 

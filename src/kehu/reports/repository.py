@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select
+from sqlalchemy import BigInteger, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from kehu.access.principal import Principal
@@ -76,18 +76,26 @@ def flows(session: Session, principal: Principal, cell, *, start: str, end: str)
 def overdue(session: Session, principal: Principal, *, as_of: date) -> dict[tuple[str, str], tuple]:
     """{(department, owner): (orders, overdue cents)} as of a day: plans due before it minus payments up to it.
 
-    Only orders whose first uncovered plan is due before the day (or paid after it) can be overdue.
+    Only orders whose first uncovered plan is due before the day (or paid after it) can be overdue. The
+    usual one — every plan due before the day, no payment after it — owes planned − paid: summed from the
+    covering index. The others (a plan still to come, a payment after the day) read their plans/payments.
     """
     b = OrderBalance
-    due_then = (select(func.coalesce(func.sum(_cents(PaymentPlan.amount)), 0))
-                .where(PaymentPlan.order_id == b.order_id, PaymentPlan.due_on < as_of).scalar_subquery())
-    due = case((b.last_due_on < as_of, b.planned_cents), else_=due_then)  # every plan due: no plan to read
+    scope = [readable(principal, on=b), b.status.notin_(("cancelled", "terminated"))]
+    settled = or_(b.last_paid_on.is_(None), b.last_paid_on <= as_of)
+    usual = (select(b.department_id, b.owner_id, func.count(), func.sum(b.planned_cents - b.paid_cents))
+             .where(b.first_unpaid_due_on < as_of, b.last_due_on < as_of, settled, *scope)
+             .group_by(b.department_id, b.owner_id))
+    out = {(r[0], r[1]): (int(r[2]), int(r[3] or 0)) for r in session.execute(usual)}
+    due = (select(func.coalesce(func.sum(_cents(PaymentPlan.amount)), 0))
+           .where(PaymentPlan.order_id == b.order_id, PaymentPlan.due_on < as_of).scalar_subquery())
     paid_then = (select(func.coalesce(func.sum(_cents(Payment.amount)), 0))
                  .where(Payment.order_id == b.order_id, Payment.paid_on <= as_of).scalar_subquery())
     paid = case((b.last_paid_on > as_of, paid_then), else_=b.paid_cents)
-    inner = (select(b.department_id.label("d"), b.owner_id.label("o"), (due - paid).label("late"))
-             .where(readable(principal, on=b), b.status.notin_(("cancelled", "terminated")),
-                    or_(b.first_unpaid_due_on < as_of, b.last_paid_on > as_of)).subquery())
-    stmt = (select(inner.c.d, inner.c.o, func.count(), func.sum(inner.c.late)).where(inner.c.late > literal(0))
-            .group_by(inner.c.d, inner.c.o))
-    return {(r[0], r[1]): (int(r[2]), int(r[3] or 0)) for r in session.execute(stmt)}
+    other = or_(and_(b.first_unpaid_due_on < as_of, b.last_due_on >= as_of), b.last_paid_on > as_of)
+    rest = select(b.department_id, b.owner_id, (due - paid).label("late")).where(other, *scope)
+    for dept, owner, late in session.execute(rest):
+        if late > 0:
+            n, cents = out.get((dept, owner), (0, 0))
+            out[(dept, owner)] = (n + 1, cents + int(late))
+    return out
