@@ -20,7 +20,6 @@ from kehu.customers.models import Customer
 from kehu.kit.ids import new_id
 from kehu.orders.models import Order, Payment, PaymentPlan
 from tests.fixtures.world import customer_data, role_user
-from tests.web.conftest import browser, context, login, page, server  # noqa: F401  (browser fixtures)
 
 START = date(2025, 4, 1)  # data spans 2025-04 … 2026-10
 DAYS = 570

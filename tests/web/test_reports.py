@@ -1,9 +1,12 @@
-"""The report pages in a real browser: charts drawn on a canvas, no script error (strict CSP), Excel download."""
+"""The report pages (kehu.reports) in a real browser: charts on a canvas, no script error (strict CSP), Excel download.
+
+Here rather than in tests/reports/ so that one chromium serves the whole session (tests/web/conftest.py).
+"""
 from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import shot  # noqa: F401  (fixture)
+from tests.reports.conftest import data  # noqa: F401  (fixture: the generated report data)
 
 pytestmark = pytest.mark.e2e
 
