@@ -17,20 +17,25 @@ from kehu.customers.models import ArchiveSequence, Contact, Customer, History
 ALL_CLASSES = frozenset({"normal", "core", "key"})
 
 
-def readable(principal: Principal) -> ColumnElement[bool]:
-    """WHERE clause limiting customers to the principal's data scope (default deny)."""
+def readable(principal: Principal, on: Any = Customer) -> ColumnElement[bool]:
+    """WHERE clause limiting customers to the principal's data scope (default deny).
+
+    `on`: anything with the customer's `department_id`, `owner_id` and `importance` columns (the
+    customers table by default; a report's pre-aggregated cells carry the same three columns).
+    """
     if not principal.sees_customers:
         return false()
     if principal.scope == "all":
         rows = true()
     elif principal.scope == "department" and principal.department_ids:
-        rows = or_(Customer.department_id.in_(sorted(principal.department_ids)), Customer.owner_id == principal.user_id)
+        rows = or_(on.department_id.in_(sorted(principal.department_ids)), on.owner_id == principal.user_id)
     else:
-        rows = Customer.owner_id == principal.user_id
+        rows = on.owner_id == principal.user_id
     if principal.importance != ALL_CLASSES:
-        rows = and_(rows, Customer.importance.in_(sorted(principal.importance)))
-    # an erased customer (kehu.privacy.erasure) is a tombstone kept only for its storage-only records
-    return and_(rows, Customer.status != "erased")
+        rows = and_(rows, on.importance.in_(sorted(principal.importance)))
+    if on is Customer:  # an erased customer (kehu.privacy.erasure) is a tombstone kept only for its storage-only records
+        rows = and_(rows, Customer.status != "erased")
+    return rows
 
 
 def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_update: bool = False) -> Customer | None:
