@@ -30,13 +30,12 @@ def _free_port() -> int:
 
 
 def _pg_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (base / name).exists():
-            return str(base / name)
-    raise RuntimeError(f"PostgreSQL binary {name} not found: run `make test` (it installs postgresql)")
+    from kehu.ops.snapshot import OpsFailed, pg_bin
+
+    try:
+        return pg_bin(name)
+    except OpsFailed:
+        raise RuntimeError(f"PostgreSQL binary {name} not found: run `make test` (it installs postgresql)") from None
 
 
 @pytest.fixture(scope="session", autouse=True)
