@@ -16,12 +16,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('roles', schema=None) as batch_op:
-        batch_op.alter_column('capabilities', existing_type=sa.String(length=200), type_=sa.String(length=1000),
-                              existing_nullable=False)
+    # SQLite does not enforce VARCHAR lengths, and rebuilding `roles` (batch mode) would fail on the
+    # users/grants foreign keys of a populated store: only PostgreSQL needs the change.
+    if op.get_bind().dialect.name == "sqlite":
+        return
+    op.alter_column('roles', 'capabilities', existing_type=sa.String(length=200), type_=sa.String(length=1000),
+                    existing_nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('roles', schema=None) as batch_op:
-        batch_op.alter_column('capabilities', existing_type=sa.String(length=1000), type_=sa.String(length=200),
-                              existing_nullable=False)
+    if op.get_bind().dialect.name == "sqlite":
+        return
+    op.alter_column('roles', 'capabilities', existing_type=sa.String(length=1000), type_=sa.String(length=200),
+                    existing_nullable=False)
