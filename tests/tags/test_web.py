@@ -79,3 +79,29 @@ def test_segments_pages(browse, kehu, world):
     assert r.status_code == 200 and "has_tag(&#34;active&#34;)" in r.text
     # staff manage no tags: no quality page for them
     assert c.get("/tags/quality").status_code == 404
+
+
+
+def test_list_api_and_exports_filter_by_grade(kehu, world, client, api):
+    """Tag and grade are list filters: the API and the export built on the list honour them."""
+    from sqlalchemy import select
+
+    from kehu.customers.models import Customer
+    from kehu.tags.models import CustomerGrade
+    from tests.exports.conftest import export, read_csv
+    from tests.fixtures.world import create_customer
+
+    a, b = (create_customer(kehu, as_user=world.ctx("info")) for _ in range(2))
+    with kehu.db.transaction() as s:
+        for no, grade in ((a, "A"), (b, "C")):
+            cid = s.execute(select(Customer.id).where(Customer.archive_no == no)).scalar_one()
+            row = s.get(CustomerGrade, cid) or CustomerGrade(customer_id=cid)
+            row.grade = grade
+            s.add(row)
+    r = client.get("/api/v1/customers", params={"grade": "A", "limit": 100}, headers=api("info"))
+    assert r.status_code == 200 and a in {i["archive_no"] for i in r.json()["items"]}
+    assert b not in {i["archive_no"] for i in r.json()["items"]}
+    r = export(client, api("info"), fields=["archive_no"], use="service", filters={"grade": "A"})
+    assert r.status_code == 200, r.text
+    _mark, _header, rows = read_csv(r.content)
+    assert a in {row[0] for row in rows} and b not in {row[0] for row in rows}
