@@ -134,13 +134,7 @@ def edit_mapping(call: Web, job_id: str) -> Response:
         if call.value("save_as"):
             service.save_mapping(s, ctx, name=call.value("save_as"), columns={header[i]: t for i, t in columns.items()},
                                  shared=call.value("shared") == "yes")
-    try:
-        call.run("import.mapping", go, target=job_id)
-    except KehuError as exc:
-        if exc.code == CSRF_CODE or exc.status == 404:
-            raise
-        return _job_page(call, job_id, exc=exc, status=exc.status)
-    return call.redirect(f"/imports/{job_id}?ok=saved")
+    return _step(call, job_id, "import.mapping", go, f"/imports/{job_id}?ok=saved")
 
 
 @router.post("/imports/{job_id}/check")
@@ -151,13 +145,18 @@ def dry_run(call: Web, job_id: str) -> Response:
         open_bytes = runner.opener(ctx.kehu, job)
         rows = runner.stream(job, open_bytes).rows(runner.source(job, open_bytes))
         return service.check(s, ctx, job_id=job_id, rows=rows)
+    return _step(call, job_id, "import.check", go, f"/imports/{job_id}")
+
+
+def _step(call: Web, job_id: str, action: str, go, done_url: str) -> Response:
+    """Run one step of a job; a refusal shows the job page with the message (CSRF and 404 pass through)."""
     try:
-        call.run("import.check", go, target=job_id)
+        call.run(action, go, target=job_id)
     except KehuError as exc:
         if exc.code == CSRF_CODE or exc.status == 404:
             raise
         return _job_page(call, job_id, exc=exc, status=exc.status)
-    return call.redirect(f"/imports/{job_id}")
+    return call.redirect(done_url)
 
 
 @router.post("/imports/{job_id}/commit")
