@@ -2,7 +2,9 @@
 
 Services `stage` events on their session; they are handed to subscribers only once the root
 transaction has committed (never on rollback), after every other commit hook (the audit chain's
-lock is released by then). Events carry references (ids, numbers, status), not customer values:
+lock is released by then). Derived data that must commit atomically with its cause (a customer's
+tags after an order) uses `before_commit` instead: its hook sees the staged events inside the root
+transaction, before the audit chain is appended, and writes in the same commit. Events carry references (ids, numbers, status), not customer values:
 a subscriber loads what it needs in a session of its own. Subscribers must be idempotent (an
 event may be delivered again by a future outbox) and their errors never undo the commit.
 """
@@ -64,6 +66,34 @@ def publish(evt: Event) -> None:
             fn(evt)
         except Exception:  # a subscriber must not break the committed operation
             log.exception("event subscriber failed: %s", evt.name)
+
+
+InTransaction = Callable[[Session, list[Event]], None]
+
+
+def before_commit(factory, fn: InTransaction) -> None:
+    """Call `fn(session, staged events)` in every root transaction of `factory` that staged events, just
+    before it commits and before the audit chain's own hook; registering twice is a no-op.
+
+    `fn` runs in the caller's transaction: what it writes commits with the cause, and an error it
+    raises rolls the whole unit of work back — so a hook that must not block its cause guards itself
+    (a savepoint, and a log line on failure).
+    """
+    fns = getattr(factory, "_kehu_before_commit", None)
+    if fns is None:
+        fns = []
+        factory._kehu_before_commit = fns
+
+        def hook(session: Session) -> None:
+            if session.in_nested_transaction():
+                return
+            staged = session.info.get(_STAGED)
+            if staged:
+                for f in list(fns):
+                    f(session, list(staged))
+        event.listen(factory, "before_commit", hook, insert=True)
+    if fn not in fns:
+        fns.append(fn)
 
 
 def _after_commit(session: Session) -> None:

@@ -14,15 +14,6 @@ from tests.fixtures.world import create_customer
 AS_OF = date(2026, 6, 30)
 
 
-@pytest.fixture(autouse=True)
-def _forget_runtime():
-    """The real-time subscriber follows the app of the current test only."""
-    from kehu.tags import realtime
-
-    yield
-    realtime._runtime.clear()
-
-
 def at(d: date, hour: int = 10) -> datetime:
     """A UTC moment on a day."""
     return datetime.combine(d, time(hour), tzinfo=timezone.utc)

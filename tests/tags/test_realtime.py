@@ -86,3 +86,25 @@ def test_single_customer_evaluation_equals_the_full_one(kehu, world):
         full = engine.evaluate_all(s, cat, as_of=date(2026, 6, 30))
     assert {c["tag"] for c in changes} >= {"freq_high", "amount_medium", "active", "age_over_45"}
     assert all(c == {"gained": 0, "lost": 0} for c in full["changes"].values())
+
+
+def test_a_failing_evaluation_is_rolled_back_alone_and_never_blocks_the_order(client, api, kehu, world, product,
+                                                                               monkeypatch, caplog):
+    no = create_customer(kehu, as_user=world.ctx("info"), id_number=None)
+    original = engine.evaluate_customers
+
+    def half_then_fail(*args, **kwargs):
+        original(*args, **kwargs)  # tags and grade written in the savepoint …
+        raise RuntimeError("evaluation broke after writing")  # … then rolled back with it
+    monkeypatch.setattr(engine, "evaluate_customers", half_then_fail)
+    _order(client, api, no, product, "45000")  # the order commits: both steps answered 2xx
+    r = client.get("/api/v1/orders", params={"customer_no": no}, headers=api("info"))
+    assert r.status_code == 200 and r.json()["items"][0]["status"] == "signed"
+    data = _tags(client, api, no)
+    assert not {t["code"] for t in data["tags"]} & {"active", "freq_medium", "amount_medium"}
+    assert not [h for h in data["history"] if h["trigger"].startswith("order.")]
+    assert "real-time tag evaluation failed" in caplog.text
+    monkeypatch.setattr(engine, "evaluate_customers", original)
+    with kehu.db.transaction() as s:  # the next full evaluation repairs it
+        engine.evaluate_all(s, world.ctx("info").catalog, as_of=today())
+    assert "active" in {t["code"] for t in _tags(client, api, no)["tags"]}

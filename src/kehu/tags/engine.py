@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (Column, Index, MetaData, String, Table, and_, bindparam, case, delete, exists, func, insert, literal,
-                        not_, or_, select, type_coerce, update)
+                        not_, or_, select, tuple_, type_coerce, update)
 from sqlalchemy.orm import Session
 
 from kehu.catalog.registry import Catalog
@@ -120,9 +120,10 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
     Index("ix_tag_new", new.c.tag_id, new.c.customer_id).create(conn)
     lap("rules")
     now = utcnow()
-    counts = {}
-    for rule in rules:
-        counts[rule.code] = _apply_diff(conn, new, rule, now=now, trigger=trigger)
+    applied = conf["stored"].get("rule_versions", {})
+    counts = _apply_diff(conn, new, rules, now=now, trigger=trigger,
+                         restamp=[r for r in rules if applied.get(r.tag_id) != r.version])
+    builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
     lap("diff")
     tick("grades", steps - 1, steps)
     if only is None:
@@ -144,30 +145,54 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
     return stats
 
 
-def _apply_diff(conn, new: Table, rule: ActiveRule, *, now: datetime, trigger: str) -> dict[str, int]:
-    """Tags gained and lost for one rule between `new` and customer_tags, recorded in the history."""
+def _apply_diff(conn, new: Table, rules: list[ActiveRule], *, now: datetime, trigger: str,
+                restamp: list[ActiveRule]) -> dict[str, dict[str, int]]:
+    """Tags gained and lost by every rule between `new` and customer_tags, recorded in the history.
+
+    The difference is computed once, for all rules together, into two temporary tables (a rule tag
+    held by rule and no longer matched is lost; a match not yet held — by rule or by hand — is
+    gained); the history, the deletes and the inserts then read those, so each stored tag is
+    probed once however many statements use the result. Holders of the `restamp` rules (a version
+    activated since the last full evaluation) are moved to the active version; the others already
+    carry it, so their rows are not read again.
+    """
+    if not rules:
+        return {}
     ct, h = CustomerTag.__table__, TagHistory.__table__
-    held = and_(ct.c.tag_id == rule.tag_id, ct.c.source == "rule")
-    still = exists().where(new.c.tag_id == rule.tag_id, new.c.customer_id == ct.c.customer_id)
-    lost_rows = select(ct.c.customer_id, literal(rule.tag_id), literal("lost"), literal(now, UTCDateTime()),
-                       literal(rule.version), literal(trigger), literal(f"不再满足规则 v{rule.version}")) \
-        .where(held, not_(still))
+    ids = [r.tag_id for r in rules]
+    gain = _temp("tag_gain", [Column("customer_id", String(32)), Column("tag_id", String(32))])
+    lost = _temp("tag_lost", [Column("customer_id", String(32)), Column("tag_id", String(32))])
+    for t in (gain, lost):
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
+    conn.execute(insert(lost).from_select(["customer_id", "tag_id"], select(ct.c.customer_id, ct.c.tag_id).where(
+        ct.c.source == "rule", ct.c.tag_id.in_(ids),
+        not_(exists().where(new.c.tag_id == ct.c.tag_id, new.c.customer_id == ct.c.customer_id)))))
+    conn.execute(insert(gain).from_select(["customer_id", "tag_id"], select(new.c.customer_id, new.c.tag_id).where(
+        not_(exists().where(ct.c.tag_id == new.c.tag_id, ct.c.customer_id == new.c.customer_id)))))
+    version = case({r.tag_id: r.version for r in rules}, value=gain.c.tag_id)  # per rule, in SQL
     cols = ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"]
-    # counted by SELECT: INSERT … SELECT reports no row count on every driver (psycopg gives -1)
-    lost = conn.execute(select(func.count()).select_from(ct).where(held, not_(still))).scalar_one()
-    conn.execute(insert(h).from_select(cols, lost_rows))
-    conn.execute(delete(ct).where(held, not_(still)))
-    have = exists().where(ct.c.tag_id == rule.tag_id, ct.c.customer_id == new.c.customer_id)
-    fresh = and_(new.c.tag_id == rule.tag_id, not_(have))
-    gained = conn.execute(select(func.count()).select_from(new).where(fresh)).scalar_one()
-    conn.execute(insert(h).from_select(cols, select(
-        new.c.customer_id, literal(rule.tag_id), literal("gained"), literal(now, UTCDateTime()),
-        literal(rule.version), literal(trigger), literal(f"满足规则 v{rule.version}")).where(fresh)))
+    for change, tbl, text in (("lost", lost, "不再满足规则 v"), ("gained", gain, "满足规则 v")):
+        ver = case({r.tag_id: r.version for r in rules}, value=tbl.c.tag_id)
+        conn.execute(insert(h).from_select(cols, select(
+            tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()), ver, literal(trigger),
+            case({r.tag_id: f"{text}{r.version}" for r in rules}, value=tbl.c.tag_id))))
+    conn.execute(delete(ct).where(ct.c.source == "rule", ct.c.tag_id.in_(ids), tuple_(ct.c.customer_id, ct.c.tag_id)
+                                  .in_(select(lost.c.customer_id, lost.c.tag_id))))
     conn.execute(insert(ct).from_select(["customer_id", "tag_id", "source", "rule_version", "since"], select(
-        new.c.customer_id, new.c.tag_id, literal("rule"), literal(rule.version),
-        literal(now, UTCDateTime())).where(fresh)))
-    conn.execute(update(ct).where(held, ct.c.rule_version != rule.version).values(rule_version=rule.version))
-    return {"gained": gained, "lost": lost}
+        gain.c.customer_id, gain.c.tag_id, literal("rule"), version, literal(now, UTCDateTime()))
+        .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
+    for r in restamp:
+        conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, ct.c.source == "rule", ct.c.rule_version != r.version)
+                     .values(rule_version=r.version))
+    counts = {r.code: {"gained": 0, "lost": 0} for r in rules}
+    code = {r.tag_id: r.code for r in rules}
+    for change, tbl in (("gained", gain), ("lost", lost)):
+        for tid, n in conn.execute(select(tbl.c.tag_id, func.count()).group_by(tbl.c.tag_id)):
+            counts[code[tid]][change] = n
+    for t in (gain, lost):
+        t.drop(conn)
+    return counts
 
 
 def remove_rule_tags(session: Session, tag_id: str, *, version: int, reason: str) -> int:
