@@ -132,11 +132,14 @@ def _repair_plan(url: str) -> list[tuple[str, str]] | None:
 
 
 def bootstrap(kehu: Kehu) -> None:
-    """Built-in roles and the security epoch (idempotent)."""
+    """Built-in roles, their newly added default capabilities (audited) and the security epoch (idempotent)."""
     with kehu.db.transaction() as session:
         access.ensure_default_roles(session)
         if session.get(SecurityEpoch, 1) is None:
             session.add(SecurityEpoch(id=1, value=1))
+        for role, added in access.sync_builtin_capabilities(session).items():
+            kehu.audit.stage(session, action="admin.role.capabilities", actor_name="system", target_type="role",
+                             target_id=role, detail={"added": added})
 
 
 def optimize(engine: Engine) -> None:
