@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
 
 import kehu.models  # noqa: F401  (all tables)
 from kehu.config import get_settings
-from kehu.db import Base
+from kehu.db import Base, migration_connection
 
 config = context.config
 url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or get_settings().database_url
@@ -25,14 +24,16 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
-    with engine.connect() as conn:
+    # the `alembic` command line: one transaction too (kehu.setup.migrate passes its own connection)
+    with migration_connection(url) as conn:
         _run(conn)
 
 
 def _run(connection) -> None:
+    # on_version_apply: kehu.setup reads the schema after each revision (a scratch store's fingerprints)
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      on_version_apply=config.attributes.get("on_version_apply", ()))
     with context.begin_transaction():
         context.run_migrations()
 

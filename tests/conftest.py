@@ -7,6 +7,8 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,15 +118,23 @@ def db_url(request, fast_tmp, sqlite_template):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         return
-    server = request.getfixturevalue("pg_server")
+    with pg_database(request.getfixturevalue("pg_server"), template="kehu_template") as url:
+        yield url
+
+
+@contextmanager
+def pg_database(cluster: str, *, template: str | None = None) -> Iterator[str]:
+    """A throw-away database on the test cluster (URL of its `postgres` database), a copy of `template` when given."""
     name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(cluster, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f"CREATE DATABASE {name} TEMPLATE kehu_template"))
-    yield server.replace("/postgres", f"/{name}")
-    with admin.connect() as c:
-        c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+        c.execute(text(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")))
+    try:
+        yield cluster.replace("/postgres", f"/{name}")
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -65,11 +65,16 @@ def _safe_url(url: str) -> str:
 
 @app.command()
 def migrate() -> None:
-    """Upgrade the database schema to the newest migration."""
+    """Upgrade the database schema to the newest migration; give built-in roles new default capabilities."""
     from kehu.db import Database
+    from kehu.runtime import Kehu
+    from kehu.setup import bootstrap
     from kehu.setup import migrate as run
 
-    run(Database(get_settings().database_url).engine)
+    settings = get_settings()
+    db = Database(settings.database_url)
+    run(db.engine)
+    bootstrap(Kehu(settings, db=db))
     console.print("迁移完成")
 
 

@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -76,8 +77,9 @@ def make_engine(url: str, **kw) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         # every worker thread keeps its connection: an overflow connection would be opened (pragmas and
         # all) and closed again per request
-        kw.setdefault("pool_size", 20)
-        kw.setdefault("max_overflow", 20)
+        if "poolclass" not in kw:
+            kw.setdefault("pool_size", 20)
+            kw.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         event.listen(engine, "connect", _sqlite_pragmas)
 
@@ -91,9 +93,41 @@ def make_engine(url: str, **kw) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    kw.setdefault("pool_size", 10)
-    kw.setdefault("max_overflow", 20)
+    if "poolclass" not in kw:
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
     return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def _foreign_keys_off(dbapi_conn, _record) -> None:
+    dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+
+
+@contextmanager
+def migration_connection(url: str) -> Iterator[Connection]:
+    """One connection and ONE transaction for a whole schema upgrade: all of it commits, or none of it.
+
+    SQLite: Kehu's own engine, so DDL runs inside the transaction too (pysqlite by default begins a
+    transaction only before INSERT/UPDATE/DELETE and leaves CREATE TABLE auto-committed, which is how a
+    failed upgrade used to leave half of its tables behind); writers wait for it (BEGIN IMMEDIATE); and
+    foreign keys are off while it runs — with them on, dropping the old table of a batch rebuild deletes
+    (ON DELETE CASCADE) or refuses its children's rows — and are checked before it commits.
+    """
+    engine = make_engine(url, poolclass=NullPool)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:  # a connect listener: the pragma is a no-op inside a transaction
+        event.listen(engine, "connect", _foreign_keys_off)
+    try:
+        with engine.connect() as conn:
+            if sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if sqlite else []
+                if broken:
+                    raise RuntimeError(f"升级后有记录缺少其上级记录（外键）：{broken[:5]}")
+    finally:
+        engine.dispose()
 
 
 class Database:

@@ -140,3 +140,12 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     csrf: Mapped[str | None] = mapped_column(String(64))
+
+
+class KnownCapability(Base):
+    """A capability this store has met: the built-in roles got it then, once (`service.sync_builtin_capabilities`)."""
+
+    __tablename__ = "known_capabilities"
+
+    code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

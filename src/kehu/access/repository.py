@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kehu.access.models import Department, Role, Token, User
+from kehu.access.models import Department, KnownCapability, Role, Token, User
 
 
 def token_owner(session: Session, digest: str, now: datetime) -> tuple[str, Token] | None:
@@ -49,3 +49,8 @@ def list_roles(session: Session) -> list[Role]:
 def list_departments(session: Session) -> list[Department]:
     """All departments in tree order."""
     return list(session.execute(select(Department).order_by(Department.path)).scalars())
+
+
+def known_capabilities(session: Session) -> set[str]:
+    """Codes of the capabilities this store has met."""
+    return set(session.scalars(select(KnownCapability.code)))

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from kehu.access import repository as repo
-from kehu.access.defaults import DEFAULT_ROLES
-from kehu.access.models import ALL_IMPORTANCE, CAPABILITIES, SCOPES, Department, Grant, Role, Token, User
+from kehu.access.defaults import CAPABILITY_HOLDERS, DEFAULT_ROLES
+from kehu.access.models import (ALL_IMPORTANCE, CAPABILITIES, SCOPES, Department, Grant, KnownCapability, Role, Token,
+                                User)
 from kehu.access.policy import require_capability
 from kehu.access.principal import Principal
 from kehu.catalog.spec import ACTIONS, LEVELS
@@ -141,6 +142,32 @@ def ensure_default_roles(session: Session) -> dict[str, Role]:
         out[code] = role
     session.flush()
     return out
+
+
+def sync_builtin_capabilities(session: Session) -> dict[str, list[str]]:
+    """Give the built-in roles the default capabilities this store has not met yet; {role code: added}.
+
+    Each capability is handed to its default holders (`CAPABILITY_HOLDERS`) once, when the store first meets
+    it, and recorded in `known_capabilities`: one an administrator later takes from a built-in role stays
+    away. A store with no record yet (made before it existed) has met a capability when one of its default
+    holders holds it. Custom roles are never touched.
+    """
+    recorded = repo.known_capabilities(session)
+    builtin = {r.code: r for r in repo.list_roles(session) if r.builtin}
+    met = recorded or {c for c, holders in CAPABILITY_HOLDERS.items()
+                       if any(c in builtin[h].capability_set for h in holders if h in builtin)}
+    added: dict[str, list[str]] = {}
+    for code, role in builtin.items():
+        gain = [c for c in CAPABILITIES if c not in met and code in CAPABILITY_HOLDERS.get(c, ())
+                and c not in role.capability_set]
+        if gain:
+            role.capabilities = ",".join([c for c in role.capabilities.split(",") if c] + gain)
+            added[code] = gain
+    session.add_all(KnownCapability(code=c) for c in CAPABILITIES if c not in recorded)
+    if added:
+        Kehu.bump_epoch(session)
+    session.flush()
+    return added
 
 
 def create_department(session: Session, ctx: Ctx | None, *, name: str, parent_id: str | None = None) -> Department:

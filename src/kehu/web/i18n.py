@@ -277,6 +277,7 @@ ZH_CN: dict[str, str] = {
     "action.admin.user.list": "查看用户",
     "action.admin.role.create": "新建角色",
     "action.admin.role.grants": "修改授权",
+    "action.admin.role.capabilities": "内置角色获得新增的默认权限",
     "action.admin.role.list": "查看角色",
     "action.admin.department.create": "新建部门",
     "action.admin.department.list": "查看部门",
