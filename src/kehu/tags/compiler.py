@@ -479,6 +479,9 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids:
         exprs = [agg_expr(a, as_of)[0].label(a.key) for a in group]
         q = (select(src["customer"].label("cid"), *exprs).select_from(src["from_"])
              .where(src["where"], src["time"] < day_bound(src["kind"], upper)).group_by(src["customer"]))
+        if all(a.window is not None for a in group):  # only the widest window is read: older rows never count
+            widest = max(a.window for a in group)
+            q = q.where(src["time"] >= day_bound(src["kind"], as_of - timedelta(days=widest - 1)))
         if customer_ids is not None:
             q = q.where(_among(src["customer"], customer_ids))
         sub = q.subquery(f"s_{name}")
