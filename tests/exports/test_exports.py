@@ -213,7 +213,9 @@ def test_marketing_exports_are_filtered_by_consent(kehu, world, client, api, boo
     finally:
         hooks.set_consent_check(allows)
     _m, _h, rows = read_csv(r.content)
+    *rows, footer = rows
     assert {row[0] for row in rows} == set(book["alice"] + book["carol"]) - refused
+    assert footer == ["另有 1 位客户因没有「营销推广」用途的同意记录（或已撤回）未导出"]
     assert set(asked) == {"marketing"} and len(asked) == 3
     done = client.get(f"/api/v1/exports/{r.headers['x-export-id']}", headers=api("info")).json()
     assert done["excluded"] == 1 and done["rows"] == 2

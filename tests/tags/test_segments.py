@@ -1,6 +1,8 @@
 """Segments: saved filters over tags, grades and aggregates; export leaves out customers without consent."""
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -32,22 +34,46 @@ def test_members_and_count(kehu, world, buyers):
     assert got["count"] == 5 and {m["archive_no"] for m in got["members"]} == set(buyers)
 
 
-def test_export_excludes_customers_without_consent_and_says_how_many(kehu, world, buyers):
-    info = world.ctx("info")
-    with kehu.db.transaction() as s:
-        seg = segments.save(s, info, data={"name": "全部买家", "expression": "count(orders) >= 1"})
-    consenting = {customer_id(kehu, no) for no in buyers[:2]}
-    asked = []
+def _give_marketing_consent(client, api, no: str) -> None:
+    r = client.post(f"/api/v1/customers/{no}/consent", json={"purposes": ["marketing"], "channel": "phone"},
+                    headers=api("info"))
+    assert r.status_code == 201, r.text
 
-    def stub_allows(_session, cid, purpose):  # stand-in for kehu.consent.allows
-        asked.append(purpose)
-        return cid in consenting
-    delivered = []
+
+def _csv(content: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+
+
+def test_export_is_an_ordinary_export_without_the_non_consenting_and_says_how_many(client, api, kehu, world, buyers):
     with kehu.db.transaction() as s:
-        got = segments.export(s, info, segment_id=seg["id"], purpose="marketing", allows=stub_allows,
-                              deliver=lambda rows: delivered.extend(rows) or len(rows))
-    assert got["exported"] == 2 and got["excluded_no_consent"] == 3 and got["delivered"] == 2
-    assert {r["archive_no"] for r in delivered} == set(buyers[:2]) and set(asked) == {"marketing"}
+        seg = segments.save(s, world.ctx("info"), data={"name": "全部买家", "expression": "count(orders) >= 1"})
+    for no in buyers[:2]:
+        _give_marketing_consent(client, api, no)
+    r = client.post(f"/api/v1/segments/{seg['id']}/export", headers=api("info"),
+                    json={"purpose": "春季新品推介", "use": "marketing", "format": "csv", "fields": ["archive_no", "name"]})
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store" and "attachment" in r.headers["content-disposition"]
+    watermark, header, *rows, footer = _csv(r.content)
+    assert watermark[0].startswith("导出水印") and "春季新品推介" in watermark[0]
+    assert header == ["档案编号", "姓名/名称"]
+    assert {row[0] for row in rows} == set(buyers[:2])
+    assert footer == ["另有 3 位客户因没有「营销推广」用途的同意记录（或已撤回）未导出"]
+    done = client.get(f"/api/v1/exports/{r.headers['x-export-id']}", headers=api("info")).json()
+    assert done["rows"] == 2 and done["excluded"] == 3
+    assert done["criteria"]["filters"] == {"segment": seg["id"]}
+
+
+def test_segment_is_a_list_filter_for_its_owner_only(client, api, kehu, world, buyers):
+    with kehu.db.transaction() as s:
+        seg = segments.save(s, world.ctx("info"), data={"name": "买家", "expression": "count(orders) >= 1"})
+    r = client.get("/api/v1/customers", params={"segment": seg["id"], "limit": 100}, headers=api("info"))
+    assert r.status_code == 200, r.text
+    assert {c["archive_no"] for c in r.json()["items"]} == set(buyers)
+    r = client.get("/api/v1/customers", params={"segment": seg["id"]}, headers=api("head"))  # not head's segment
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_segment"
+    r = client.post(f"/api/v1/segments/{seg['id']}/export", headers=api("head"),
+                    json={"purpose": "春季新品推介", "use": "marketing"})
+    assert r.status_code == 404
 
 
 def test_export_needs_the_export_right(kehu, world, buyers):
@@ -55,4 +81,4 @@ def test_export_needs_the_export_right(kehu, world, buyers):
     with kehu.db.transaction() as s:
         seg = segments.save(s, alice, data={"name": "我的买家", "expression": "count(orders) >= 1"})
     with kehu.db.transaction() as s, pytest.raises(Forbidden):
-        segments.export(s, alice, segment_id=seg["id"], allows=lambda *_: True)
+        segments.export(s, alice, segment_id=seg["id"], purpose="春季新品推介")

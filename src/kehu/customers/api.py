@@ -29,12 +29,14 @@ def list_customers(call: Api, q: Annotated[Optional[str], Query(max_length=100)]
                    province: Optional[str] = None, importance: Optional[str] = None,
                    tag: Annotated[Optional[str], Query(max_length=40, description="标签代码")] = None,
                    grade: Annotated[Optional[str], Query(max_length=1, description="客户等级 A/B/C/D")] = None,
+                   segment: Annotated[Optional[str], Query(max_length=32, description="我的客户分群编号")] = None,
                    sort: Annotated[str, Query(pattern="^(new|old|name|archive_no|updated)$")] = "new",
                    cursor: Annotated[Optional[str], Query(max_length=400)] = None,
                    limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
     """Customers in scope: search by name, pinyin (initials), archive no., exact mobile / ID / e-mail / USCC."""
     filters = dict(owner_id=owner_id, department_id=department_id, status=status, kind=kind, region=region,
-                   province=province, importance=importance, tag=tag, grade=grade)
+                   province=province, importance=importance, tag=tag, grade=grade,
+                   segment=segment)
     return call.run("customer.list", lambda s, ctx: service.list_(s, ctx, q=q, filters=filters, sort=sort,
                                                                    cursor=cursor, limit=limit))
 

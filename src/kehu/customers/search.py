@@ -80,8 +80,8 @@ def conditions(session: Session, ctx: Ctx, q: str | None) -> list[ColumnElement[
 
 FILTERS = ("owner_id", "department_id", "status", "kind", "region", "province", "importance")
 #: Filters other packages add to the list — and so to everything built on it (API, web, exports):
-#: name → (label, value → condition). Tags register "tag" and "grade".
-EXTRA_FILTERS: dict[str, tuple[str, Callable[[str], ColumnElement[bool]]]] = {}
+#: name → (label, (session, ctx, value) → condition). Tags register "tag", "grade" and "segment".
+EXTRA_FILTERS: dict[str, tuple[str, Callable[[Session, Ctx, str], ColumnElement[bool]]]] = {}
 
 
 def filter_names() -> tuple[str, ...]:
@@ -94,7 +94,7 @@ def filter_label(catalog, name: str) -> str:
     return EXTRA_FILTERS[name][0] if name in EXTRA_FILTERS else catalog.get("customer", name).label
 
 
-def filter_conditions(ctx: Ctx, filters: dict[str, Any]) -> list[ColumnElement[bool]]:
+def filter_conditions(session: Session, ctx: Ctx, filters: dict[str, Any]) -> list[ColumnElement[bool]]:
     """Equality filters on list columns; archived customers are excluded unless asked for."""
     conds = []
     for name in FILTERS:
@@ -104,7 +104,7 @@ def filter_conditions(ctx: Ctx, filters: dict[str, Any]) -> list[ColumnElement[b
     for name, (_label, build) in EXTRA_FILTERS.items():
         value = filters.get(name)
         if value not in (None, ""):
-            conds.append(build(str(value)))
+            conds.append(build(session, ctx, str(value)))
     if filters.get("status") in (None, ""):
         conds.append(Customer.status != "archived")
     return conds

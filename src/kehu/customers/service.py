@@ -356,7 +356,7 @@ def list_(session: Session, ctx: Ctx, *, q: str | None = None, filters: dict[str
           sort: str = "new", cursor: str | None = None, limit: int = 20, where: list | None = None) -> dict[str, Any]:
     """A page of customers in the caller's scope, shown per the caller's rights; audited. `where`: extra conditions."""
     limit = max(1, min(int(limit or 20), 100))
-    where = conditions(session, ctx, q) + filter_conditions(ctx, filters or {}) + list(where or [])
+    where = conditions(session, ctx, q) + filter_conditions(session, ctx, filters or {}) + list(where or [])
     result = repo.page(session, ctx.principal, where=where, sort=sort, cursor=cursor, limit=limit)
     users, depts = ctx.names(session)
     items = []

@@ -81,10 +81,10 @@ def _read(call: WebCall, no: str, *, plural: str | None = None, with_refs: bool 
 @router.get("/customers")
 def listing(call: Web, q: Text = None, owner_id: Text = None, department_id: Text = None, status: Text = None,
             kind: Text = None, region: Text = None, sort: str = "new", tag: Text = None, grade: Text = None,
-            cursor: Annotated[Optional[str], Query(max_length=400)] = None) -> Response:
+            segment: Text = None, cursor: Annotated[Optional[str], Query(max_length=400)] = None) -> Response:
     """Customers in scope: search, filters (also by tag and grade), sort, keyset pages ("load more"; no total count)."""
     filters = {"owner_id": owner_id, "department_id": department_id, "status": status, "kind": kind,
-               "region": region, "tag": tag, "grade": grade}
+               "region": region, "tag": tag, "grade": grade, "segment": segment}
 
     def go(s, ctx):
         _customers_only(ctx)

@@ -20,6 +20,7 @@ class ExportFilters(Strict):
     importance: Optional[str] = Field(default=None, max_length=10)
     tag: Optional[str] = Field(default=None, max_length=40, description="标签代码（有此标签的客户）")
     grade: Optional[str] = Field(default=None, max_length=1, description="客户等级 A/B/C/D")
+    segment: Optional[str] = Field(default=None, max_length=32, description="我的客户分群编号（分群的成员）")
 
 
 class ExportCreate(Strict):

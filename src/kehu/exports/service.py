@@ -254,7 +254,7 @@ def _go(session: Session, ctx: Ctx, spec: _Spec, export: Export, *, approval_id:
     elif spec.plain:  # defensive: plain text never leaves without an approval
         raise Forbidden("一级字段明文导出须经另一位有权限人员审批", code="approval_required")
     export.status, export.q_sealed, export.q_key = "running", None, None
-    where = conditions(session, ctx, spec.q) + filter_conditions(ctx, spec.filters)
+    where = conditions(session, ctx, spec.q) + filter_conditions(session, ctx, spec.filters)
     now = utcnow()
     p = ctx.principal
     watermark = (f"导出水印｜导出人：{p.display_name}（{p.username}）｜导出时间：{now.astimezone(CST):%Y-%m-%d %H:%M:%S} "

@@ -45,14 +45,15 @@ def _form(call: WebCall, posted: dict[str, Any], *, exc: KehuError | None = None
 @router.get("/exports/new")
 def new_export(call: Web, q: Text = None, owner_id: Text = None, department_id: Text = None, status: Text = None,
                kind: Text = None, region: Text = None, province: Text = None, importance: Text = None,
-               tag: Text = None, grade: Text = None, sort: Annotated[str, Query(max_length=20)] = "new") -> Response:
+               tag: Text = None, grade: Text = None, segment: Text = None, use: Text = None, sort: Annotated[str, Query(max_length=20)] = "new") -> Response:
     """The export form, carrying the customer list's current search, filters and sort."""
     if is_htmx(call.request):  # the list's filter form submits through HTMX: show the form as a page
         return Response(status_code=204, headers={"HX-Redirect": str(call.request.url)})
     values = {"owner_id": owner_id, "department_id": department_id, "status": status, "kind": kind,
-              "region": region, "province": province, "importance": importance, "tag": tag, "grade": grade}
+              "region": region, "province": province, "importance": importance, "tag": tag, "grade": grade,
+              "segment": segment}
     posted = {"q": q or "", "filters": {k: v for k, v in values.items() if v}, "fields": [],
-              "sort": sort if sort in customers_repo.SORTS else "new", "purpose": "", "use": "", "format": "xlsx",
+              "sort": sort if sort in customers_repo.SORTS else "new", "purpose": "", "use": use if use in service.USES else "", "format": "xlsx",
               "plaintext": False}
     return _form(call, posted)
 

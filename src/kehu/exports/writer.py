@@ -72,6 +72,13 @@ def _header(plan: service.Plan) -> list[str]:
     return [safe(plan.ctx.catalog.get("customer", n).label) for n in plan.fields]
 
 
+def _footer(plan: service.Plan, counts: dict[str, int]) -> list[list[str]]:
+    """The closing line of an export filtered by consent: how many customers were left out and why."""
+    if plan.consent is None:
+        return []
+    return [[safe(f"另有 {counts['excluded']} 位客户因没有「{service.USES[plan.use]}」用途的同意记录（或已撤回）未导出")]]
+
+
 def _csv(plan: service.Plan, counts: dict[str, int]) -> Iterator[bytes]:
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\r\n")
@@ -85,6 +92,9 @@ def _csv(plan: service.Plan, counts: dict[str, int]) -> Iterator[bytes]:
         buf.truncate()
         yield (b"\xef\xbb\xbf" + data) if first else data  # BOM: Excel opens UTF-8 Chinese text correctly
         first = False
+    out.writerows(_footer(plan, counts))
+    if buf.getvalue():
+        yield buf.getvalue().encode("utf-8")
 
 
 def _xlsx(plan: service.Plan, counts: dict[str, int]) -> Iterator[bytes]:
@@ -105,6 +115,8 @@ def _xlsx(plan: service.Plan, counts: dict[str, int]) -> Iterator[bytes]:
         for page in _rows(plan, counts):
             for row in page:
                 ws.append(row)
+        for row in _footer(plan, counts):
+            ws.append(row)
         with tempfile.TemporaryFile() as tmp:  # unlinked at once on POSIX; gone when closed
             wb.save(tmp)  # also removes openpyxl's temporary sheet file
             saved = True

@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from kehu.customers.api import Api
 from kehu.edge import body
+from kehu.exports.api import file_response
 from kehu.runtime import Kehu
 from kehu.tags import quality, segments, service
 from kehu.tags.realtime import install as install_realtime
@@ -140,8 +142,10 @@ def members(call: Api, segment_id: str, limit: Annotated[int, Query(ge=1, le=500
     return call.run("segment.members", lambda s, ctx: segments.members(s, ctx, segment_id=segment_id, limit=limit))
 
 
-@router.post("/segments/{segment_id}/export")
-def export(call: Api, segment_id: str, payload: SegmentExport) -> dict:
-    """Export members with consent for the purpose; reports how many were excluded."""
-    return call.run("segment.export", lambda s, ctx: segments.export(s, ctx, segment_id=segment_id,
-                                                                     purpose=payload.purpose))
+@router.post("/segments/{segment_id}/export", responses={200: {"description": "CSV 或 Excel 文件"}})
+def export(call: Api, segment_id: str, payload: SegmentExport) -> Response:
+    """The segment's members as a CSV/Excel export (`kehu.exports`): for marketing only customers with consent;
+    the file's last line and `GET /api/v1/exports/{id}` say how many were left out."""
+    return file_response(call.run("segment.export", lambda s, ctx: segments.export(
+        s, ctx, segment_id=segment_id, purpose=payload.purpose, use=payload.use, fmt=payload.format,
+        fields=payload.fields)))

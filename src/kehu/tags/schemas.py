@@ -1,7 +1,7 @@
 """Request bodies of the tags API."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,4 +59,7 @@ class SegmentSave(_Body):
 
 
 class SegmentExport(_Body):
-    purpose: str = Field("marketing", max_length=40)
+    purpose: str = Field(max_length=200, title="导出用途（写入水印）")
+    use: str = Field("marketing", max_length=20, title="用途类别：service/operations/analysis/marketing（营销须有同意）")
+    format: Literal["csv", "xlsx"] = "xlsx"
+    fields: list[str] = Field(default_factory=list, max_length=60, title="导出字段（空：列表字段）")

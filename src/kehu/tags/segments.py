@@ -1,9 +1,10 @@
 """Segments: saved filters in the rule language (tags, grades, fields, aggregates), members, count, export.
 
-Export respects marketing consent through ONE hook, `allows(session, customer_id, purpose) -> bool`
-(the consent package's `kehu.consent.allows`, wired by the lead; tests pass a stub). Customers
-without consent for the purpose are left out and the result says how many. The rows go to `deliver`
-(the export package's writer, wired by the lead); without it they are returned.
+A segment is also a filter of the customer list (`segment=<id>`, the caller's own segments only), so
+its export is an ordinary `kehu.exports` export of that filter: the same rights, watermark, formula-safe
+cells, audit and level-1 approval as any other, and for a use needing consent (marketing) the exports
+consent check (`kehu.consent.allows`) leaves out customers without it — the file's last line and the
+export record say how many.
 """
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kehu.access import policy
 from kehu.customers import repository as customers_repo
+from kehu.customers import search as customers_search
 from kehu.customers.models import Customer
 from kehu.db import utcnow
-from kehu.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from kehu.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from kehu.kit.ids import new_id
 from kehu.runtime import Ctx
 from kehu.tags.compiler import check, condition, frame_select
@@ -25,17 +26,6 @@ from kehu.tags.models import Segment, Tag
 from kehu.tags.service import present_members, rule_env
 
 ConsentCheck = Callable[[Session, str, str], bool]
-Deliver = Callable[[list[dict[str, Any]]], Any]
-
-
-def consent_source() -> ConsentCheck:
-    """The consent check of `kehu.consent` (`allows(session, customer_id, purpose)`); refuses when it is absent."""
-    import kehu.consent as consent
-
-    allows = getattr(consent, "allows", None)
-    if allows is None:
-        raise Conflict("同意管理尚未启用，不能导出营销名单", code="consent_unavailable")
-    return allows
 
 
 def _dict(seg: Segment) -> dict[str, Any]:
@@ -82,15 +72,38 @@ def list_(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
     return [_dict(s) for s in rows.scalars()]
 
 
-def _members_query(session: Session, ctx: Ctx, segment_id: str):
+def _owned(session: Session, ctx: Ctx, segment_id: str) -> Segment:
     seg = session.get(Segment, segment_id)
     if seg is None or seg.owner_id != ctx.principal.user_id:
         raise NotFound()
+    return seg
+
+
+def _member_ids(session: Session, ctx: Ctx, seg: Segment):
+    """SELECT of the ids of the segment's members (every customer matching its expression, as of today)."""
     env = rule_env(session, ctx)
     compiled = check(seg.expression, env)
     fr = frame_select(compiled, env.as_of).subquery("fr")
-    scope = fr.c.customer_id.in_(select(Customer.id).where(customers_repo.readable(ctx.principal)))
-    return seg, select(fr.c.customer_id).where(condition(compiled, fr, env), scope).order_by(fr.c.customer_id)
+    return select(fr.c.customer_id).where(condition(compiled, fr, env))
+
+
+def _members_query(session: Session, ctx: Ctx, segment_id: str):
+    seg = _owned(session, ctx, segment_id)
+    ids = _member_ids(session, ctx, seg).subquery("members")
+    scope = ids.c.customer_id.in_(select(Customer.id).where(customers_repo.readable(ctx.principal)))
+    return seg, select(ids.c.customer_id).where(scope).order_by(ids.c.customer_id)
+
+
+def in_segment(session: Session, ctx: Ctx, segment_id: str):
+    """List filter `segment`: the caller's own segment's members (the list adds its scope); unknown → 422."""
+    seg = session.get(Segment, segment_id)
+    if seg is None or seg.owner_id != ctx.principal.user_id:
+        raise ValidationFailed([FieldError("filters.segment", "unknown_segment", "没有这个客户分群")])
+    return Customer.id.in_(_member_ids(session, ctx, seg))
+
+
+# the customer list (and so its API, web page and exports) filters by segment
+customers_search.EXTRA_FILTERS["segment"] = ("客户分群", in_segment)
 
 
 def members(session: Session, ctx: Ctx, *, segment_id: str, limit: int = 50) -> dict[str, Any]:
@@ -105,23 +118,16 @@ def members(session: Session, ctx: Ctx, *, segment_id: str, limit: int = 50) -> 
     return {"segment": _dict(seg), "count": count, "members": shown}
 
 
-def export(session: Session, ctx: Ctx, *, segment_id: str, purpose: str = "marketing",
-           allows: ConsentCheck | None = None, deliver: Deliver | None = None) -> dict[str, Any]:
-    """Export a segment for a purpose: members in scope with consent for it; says how many were left out."""
-    spec = ctx.catalog.get("customer", "name")
-    if not policy.may(ctx.principal, "export", spec):
-        raise Forbidden("无权导出客户信息", code="forbidden_export")
-    allows = allows or consent_source()
-    seg, q = _members_query(session, ctx, segment_id)
-    ids = [r[0] for r in session.connection().execute(q)]
-    allowed = [cid for cid in ids if allows(session, cid, purpose)]
-    rows = present_members(session, ctx, allowed)
-    for code in {c for c in check(seg.expression, rule_env(session, ctx)).tag_codes}:
+def export(session: Session, ctx: Ctx, *, segment_id: str, purpose: str, use: str = "marketing",
+           fmt: str = "xlsx", fields: list[str] | None = None, consent: ConsentCheck | None = None):
+    """Export a segment's members through `kehu.exports` (rights, watermark, formula-safe cells, audit,
+    level-1 approval): for a purpose needing consent (marketing) customers without it are left out, and
+    the file and the export record say how many. Returns the exports `Outcome`."""
+    from kehu.exports import service as exports
+
+    seg = _owned(session, ctx, segment_id)
+    outcome = exports.start(session, ctx, filters={"segment": seg.id}, purpose=purpose, use=use, fmt=fmt,
+                            fields=fields, consent=consent)
+    for code in set(check(seg.expression, rule_env(session, ctx)).tag_codes):
         session.execute(select(Tag).where(Tag.code == code)).scalar_one().usage_count += 1
-    ctx.audit(session, action="segment.export", target_type="segment", target_id=seg.id,
-              fields=["customer.archive_no", "customer.name"],
-              detail={"purpose": purpose, "exported": len(rows), "excluded_no_consent": len(ids) - len(allowed)})
-    result = deliver(rows) if deliver else None
-    return {"segment": _dict(seg), "purpose": purpose, "exported": len(rows),
-            "excluded_no_consent": len(ids) - len(allowed), "rows": rows if deliver is None else None,
-            "delivered": result}
+    return outcome

@@ -325,12 +325,12 @@ def filter_options(session: Session) -> list[tuple[str, str]]:
                                                .order_by(Tag.family, Tag.code))]
 
 
-def _has_tag(code: str):
+def _has_tag(_session: Session, _ctx: Ctx, code: str):
     return Customer.id.in_(select(CustomerTag.customer_id).join(Tag, Tag.id == CustomerTag.tag_id)
                            .where(Tag.code == code))
 
 
-def _has_grade(grade: str):
+def _has_grade(_session: Session, _ctx: Ctx, grade: str):
     return Customer.id.in_(select(CustomerGrade.customer_id).where(CustomerGrade.grade == grade))
 
 

@@ -6,6 +6,7 @@ from fastapi.responses import Response
 
 from kehu.access.principal import Principal
 from kehu.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kehu.exports.web import may_export
 from kehu.tags import quality, segments, service
 from kehu.tags.models import FAMILIES
 from kehu.web import forms
@@ -131,4 +132,4 @@ def segment_create(call: Web) -> Response:
 def segment_members(call: Web, segment_id: str) -> Response:
     """Count and members (in scope) of a segment."""
     got = call.run("segment.members", lambda s, ctx: segments.members(s, ctx, segment_id=segment_id, limit=100))
-    return call.page("tags/segment.html", got=got)
+    return call.page("tags/segment.html", got=got, may_export=may_export(call.principal))

@@ -772,6 +772,8 @@ ZH_CN: dict[str, str] = {
     "segments.name": "名称",
     "segments.help": "用规则语言组合标签、等级、字段和统计，例如 has_tag(\"active\") and grade in [\"A\", \"B\"]。",
     "segments.count": "共 {n} 个客户（您权限范围内）。",
+    "segments.export": "导出名单",
+    "segments.export_hint": "导出走统一的导出流程（水印、审计、一级字段审批）；营销用途只导出有营销同意的客户，文件末行注明未导出的人数。",
     #
     # ---- supervision ----
     "supervision.err_number": "请填写非负整数",
