@@ -131,7 +131,8 @@ def _own_job(session: Session, ctx: Ctx, job_id: str, *, for_update: bool = Fals
     return job
 
 
-def _require_importer(ctx: Ctx) -> None:
+def require_importer(ctx: Ctx) -> None:
+    """Users who may not create archives have no imports at all (404, as for a page that does not exist)."""
     if not ctx.principal.sees_customers or not any(a == "create" for a, _ in ctx.principal.grants):
         raise NotFound()  # no import page exists for a user who may not create archives
 
@@ -188,7 +189,7 @@ def list_mappings(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
 
 def save_mapping(session: Session, ctx: Ctx, *, name: str, columns: dict[str, str], shared: bool = False) -> None:
     """Create or replace the user's mapping `name` (header text → target; "" ignores the column)."""
-    _require_importer(ctx)
+    require_importer(ctx)
     name = (name or "").strip()
     if not name or len(name) > 60:
         raise ValidationFailed([FieldError("name", "required", "请填写映射名称（不超过60个字符）")])
@@ -224,7 +225,7 @@ def start(session: Session, ctx: Ctx, *, file_name: str, open_bytes: Opener, fil
     duplicates: its rows meet the exact-duplicate check or update their archives). `store_in`: keep
     the file, encrypted with the job's key, in this directory (web uploads).
     """
-    _require_importer(ctx)
+    require_importer(ctx)
     existing = find_job(session, ctx, file_hash=file_hash)
     if existing is not None and existing.status not in ("done",):
         return existing, True
@@ -473,7 +474,7 @@ def get(session: Session, ctx: Ctx, *, job_id: str) -> ImportJob:
 
 def list_jobs(session: Session, ctx: Ctx, *, limit: int = 50) -> list[ImportJob]:
     """The user's jobs, newest first."""
-    _require_importer(ctx)
+    require_importer(ctx)
     return list(session.execute(select(ImportJob).where(ImportJob.user_id == ctx.principal.user_id,
                                                         ImportJob.status != "purged")
                                 .order_by(ImportJob.created_at.desc()).limit(limit)).scalars())

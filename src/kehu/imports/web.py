@@ -1,23 +1,19 @@
 """Web pages of `kehu.imports`: upload with the declared legal basis, mapping preview/edit, dry-run
 plan and report, commit in the background with a progress bar, rejects download, ending a job.
 
-The upload is parsed in memory (never spooled to a plaintext temporary file) and kept only sealed
-with the job's key; bigger files go through `kehu import` on the server.
+The upload is parsed in memory (never spooled to a plaintext temporary file, `imports.transfer`) and
+kept only sealed with the job's key; bigger files go through `kehu import` on the server.
 """
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartParser
 
 from kehu.access.principal import Principal
 from kehu.consent import service as consent
 from kehu.customers.models import CHANNELS
 from kehu.errors import KehuError
-from kehu.imports import reading, reports, runner, service
+from kehu.imports import reading, reports, runner, service, transfer
 from kehu.imports.models import ON_EXISTING
 from kehu.web import forms
 from kehu.web.errors import HtmlRoute
@@ -25,8 +21,6 @@ from kehu.web.render import hx_target
 from kehu.web.session import CSRF_CODE, Web, WebCall
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
-#: Largest upload taken by the web page (bytes); the CLI has no limit.
-MAX_UPLOAD = 64 * 1024 * 1024
 
 
 def nav(principal: Principal) -> list[tuple[str, str]]:
@@ -70,24 +64,16 @@ def listing(call: Web) -> Response:
 @router.post("/imports")
 async def upload(request: Request) -> Response:
     """Upload a file: a job is created (or the unfinished one for the same file resumed)."""
-    size = int(request.headers.get("content-length") or 0)
     call = WebCall(request, None)
-    if not size or size > MAX_UPLOAD:  # refused before reading: the body is never parsed
-        raise service.upload_refused("file_too_large")
-    parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=20)
-    parser.spool_max_size = MAX_UPLOAD + 1  # kept in memory: never a plaintext temporary file
-    call.form = await parser.parse()
-    upload_ = call.form.get("file")
-    if not isinstance(upload_, UploadFile):
+    call.form, name, data = await transfer.receive(request)
+    if data is None:
         return _list_page(call, exc=service.upload_refused("file_missing"), status=422)
-    data = await upload_.read()
-    await upload_.close()
-    name = upload_.filename or "import.csv"
-    digest = reading.content_hash(reading_io(data))
+    digest = reading.content_hash(transfer.in_memory(data))
     store = call.kehu.settings.var_dir / "imports"
 
     def go(s, ctx):
-        job, _resumed = service.start(s, ctx, file_name=name, open_bytes=lambda: reading_io(data), file_hash=digest,
+        job, _resumed = service.start(s, ctx, file_name=name, open_bytes=lambda: transfer.in_memory(data),
+                                      file_hash=digest,
                                       basis=_basis(call), mapping_name=call.value("mapping") or None,
                                       on_existing=call.value("on_existing") or "reject", store_in=store,
                                       again=call.value("again") == "yes")
@@ -101,13 +87,6 @@ async def upload(request: Request) -> Response:
             return call.redirect(f"/imports/{exc.detail['job_id']}")
         return _list_page(call, exc=exc, status=exc.status)
     return call.redirect(f"/imports/{job_id}")
-
-
-def reading_io(data: bytes):
-    """A fresh in-memory file over uploaded bytes."""
-    import io
-
-    return io.BytesIO(data)
 
 
 def _job_page(call: WebCall, job_id: str, *, exc: KehuError | None = None, status: int = 200) -> Response:
@@ -184,21 +163,13 @@ def commit(call: Web, job_id: str) -> Response:
     return call.redirect(f"/imports/{job_id}")
 
 
-def _download(name: str, data: bytes) -> Response:
-    media = "text/csv" if name.endswith(".csv") else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(data, media_type=media, headers={
-        "Content-Disposition": f"attachment; filename=\"import.{name.rsplit('.', 1)[-1]}\"; "
-                               f"filename*=UTF-8''{quote(name)}"})
-
-
 @router.get("/imports/{job_id}/report")
 def report(call: Web, job_id: str, phase: str = "check") -> Response:
     """The row-level report as Excel."""
     phase = "commit" if phase == "commit" else "check"
     name, data = call.run("import.report", lambda s, ctx: reports.report(s, ctx, job_id=job_id, phase=phase),
                           target=job_id)
-    return _download(name, data)
+    return transfer.download(name, data)
 
 
 @router.get("/imports/{job_id}/rejects")
@@ -206,7 +177,7 @@ def rejects(call: Web, job_id: str, fmt: str = "xlsx") -> Response:
     """The rows not imported (original columns + reasons) as Excel or CSV."""
     name, data = call.run("import.rejects", lambda s, ctx: reports.rejects(
         s, ctx, job_id=job_id, fmt="csv" if fmt == "csv" else "xlsx"), target=job_id)
-    return _download(name, data)
+    return transfer.download(name, data)
 
 
 @router.post("/imports/{job_id}/delete")
