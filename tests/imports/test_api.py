@@ -13,7 +13,7 @@ from kehu.consent.models import ConsentRecord
 from kehu.customers.models import Customer
 from kehu.imports.models import ImportJob
 from tests.fixtures.world import role_user
-from tests.imports.conftest import HEADER, person, write_csv
+from tests.imports.conftest import person, write_csv
 
 BASIS = {"purposes": ["service", "marketing"], "purpose": "会员服务", "scope": "姓名、联系方式、地址",
          "channel": "event", "notice_version": "1.0", "sensitive_consent": True}

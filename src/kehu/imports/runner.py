@@ -17,7 +17,7 @@ from typing import IO
 from kehu.access import service as access
 from kehu.access.models import User
 from kehu.errors import Forbidden, KehuError
-from kehu.imports import files, reading, service
+from kehu.imports import basis, files, reading, service
 from kehu.imports.models import ImportJob
 from kehu.imports.rows import Row, Stream
 from kehu.runtime import Ctx, Kehu
@@ -91,7 +91,7 @@ def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None =
         if workers > 0 and job.on_existing == "reject":
             from kehu.imports.parallel import Workers
 
-            consent = service.consent_of(s, ctx, job)
+            consent = basis.consent_of(s, ctx, job, service.layout(job)[1].values())
             pool = Workers(kehu, ctx.catalog, s, workers)
             principal, epoch, reason = ctx.principal, ctx.epoch, service.reason_of(job)
             guardian = job.basis_guardian_consent
@@ -99,7 +99,7 @@ def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None =
         try:
             return _commit_parallel(kehu, user_id, job_id, pool, rows, src, start, chunk, progress,
                                     principal, epoch, reason,
-                                    lambda r: service.row_consent(consent, r, guardian_declared=guardian))
+                                    lambda r: basis.row_consent(consent, r, guardian_declared=guardian))
         finally:
             pool.close()
     first = start
