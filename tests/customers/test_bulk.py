@@ -276,3 +276,42 @@ def test_a_dry_run_reports_the_same_and_writes_nothing(kehu, world):
         assert s.scalar(select(func.count()).select_from(Customer)) == 1
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "customer.bulk_create")) == 1
+
+
+def test_bulk_applies_the_consent_rules_of_service_create_minors_included(kehu, world):
+    from datetime import date, timedelta
+
+    from kehu.consent import basis
+    from kehu.consent.models import ConsentRecord
+    from tests.fixtures.world import consent_data
+
+    ctx = world.ctx("info")
+    child = date.today() - timedelta(days=365 * 9)
+    rows = [customer_data(),  # adult: the batch consent
+            customer_data(id_number=id_number(9101, born=child)),  # a minor by the ID number, no guardian
+            customer_data(id_number=None, birth_date=child.isoformat()),  # a minor by the birth date, no guardian
+            {**customer_data(id_number=None, birth_date=child.isoformat()), "consent": consent_data(minor=True)},
+            customer_data(bank_account="6222020200112233445")]
+    no_sensitive = {"purposes": ["service", "marketing"], "channel": "event", "sensitive": False}
+    with kehu.db.transaction() as s:
+        result = bulk.create_many(s, ctx, rows, reason="导入", consent={**no_sensitive, "sensitive": True})
+        dry = bulk.create_many(s, ctx, [customer_data(bank_account="6222020200112233445")], dry_run=True,
+                               consent=no_sensitive)
+    assert {(e.row, e.field, e.code) for e in result.errors} == {
+        (1, "consent.guardian_name", "guardian_consent_required"),
+        (2, "consent.guardian_name", "guardian_consent_required")}
+    assert {(e.field, e.code) for e in dry.errors} == {("id_number", "sensitive_consent_required"),
+                                                       ("bank_account", "sensitive_consent_required")}
+    assert result.created == 3
+    with kehu.db.reader() as s:
+        ids = {i: s.execute(select(Customer.id).where(Customer.archive_no == no)).scalar_one()
+               for i, no in result.archive_nos.items()}
+        records = {r.customer_id: r for r in s.execute(select(ConsentRecord)).scalars()}
+        assert set(records) == set(ids.values())  # one record per archive written, none for a refused row
+        adult, minor = records[ids[0]], records[ids[3]]
+        assert (adult.purposes, adult.channel, adult.sensitive, adult.source) == (
+            "service,marketing", "event", "yes", "bulk")
+        assert (minor.purposes, minor.guardian_relation, minor.source) == ("service", "father", "bulk")
+        assert minor.guardian_name is not None and b"\xe5\xbc\xa0" not in minor.guardian_name  # sealed
+        assert basis.guardian_recorded(s, ids[3]) and not basis.guardian_recorded(s, ids[0])
+        assert basis.allowed(s, ids.values(), "marketing") == {ids[0], ids[4]}

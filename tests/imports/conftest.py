@@ -12,8 +12,8 @@ from tests.fixtures.world import customer_data
 
 HEADER = ["客户姓名", "性别", "身份证号码", "手机号码", "邮箱", "省份", "城市", "区县", "详细地址", "职务"]
 KEYS = ["name", "gender", "id_number", "mobile", "email", "province", "city", "district", "street", "occupation"]
-BASIS = service.Basis(purpose="客户服务与回访", scope="姓名、联系方式、地址", channel="import", notice_version="v2026.1",
-                      sensitive_consent=True)
+BASIS = service.Basis(purposes=("service", "survey"), purpose="客户服务与回访", scope="姓名、联系方式、地址",
+                      channel="import", notice_version="1.0", sensitive_consent=True)
 
 
 def person(**overrides) -> list[str]:

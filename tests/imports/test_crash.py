@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 
 from kehu.audit.chain import verify
+from kehu.consent.models import ConsentRecord, ConsentState
 from kehu.customers.models import Customer, History
 from kehu.imports.models import ImportIssue, ImportJob
 from tests.imports.conftest import person, write_csv
@@ -23,7 +24,8 @@ def _cli(kehu, tmp_path, path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "KEHU_DATABASE_URL": kehu.db.url,
            "KEHU_KEYS": kehu.keys.to_json(), "KEHU_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "120"}
     cmd = [sys.executable, "-c", "from kehu.cli import main; main()", "import", str(path), "--as", "info",
-           "--purpose", "客户服务", "--scope", "联系方式", "--notice-version", "v1", "--sensitive-consent",
+           "--purpose-code", "service", "--purpose-code", "contract", "--scope", "联系方式", "--notice-version", "1.0",
+           "--sensitive-consent",
            "--chunk", str(CHUNK)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -78,6 +80,12 @@ def test_kill_9_at_several_points_then_resume_imports_every_row_exactly_once(keh
         assert s.scalar(select(func.count()).select_from(Customer)) == ROWS - len(bad)
         assert s.scalar(select(func.count(func.distinct(Customer.mobile_bi)))) == ROWS - len(bad)
         assert s.scalar(select(func.count()).select_from(History)) == ROWS - len(bad)
+        # exactly one consent record per imported archive, none for a rejected row, none twice after a kill
+        consents = s.execute(select(ConsentRecord.customer_id, ConsentRecord.purposes, ConsentRecord.sensitive,
+                                    ConsentRecord.notice_version, ConsentRecord.source)).all()
+        assert len(consents) == ROWS - len(bad) == len({c.customer_id for c in consents})
+        assert {tuple(c[1:]) for c in consents} == {("service,contract", "yes", "1.0", f"import:{job.id}")}
+        assert s.scalar(select(func.count()).select_from(ConsentState)) == 3 * (ROWS - len(bad))
         issues = s.execute(select(ImportIssue.row_no).where(ImportIssue.phase == "commit")).scalars().all()
         assert sorted(issues) == sorted(i + 2 for i in bad)  # each reject recorded once (file row = index + 2)
         assert verify(s, kehu.audit).ok
@@ -85,3 +93,4 @@ def test_kill_9_at_several_points_then_resume_imports_every_row_exactly_once(keh
     assert again.wait(timeout=120) == 0
     with kehu.db.reader() as s:
         assert s.scalar(select(func.count()).select_from(Customer)) == ROWS - len(bad)
+        assert s.scalar(select(func.count()).select_from(ConsentRecord)) == ROWS - len(bad)

@@ -164,10 +164,17 @@ def test_level1_columns_need_declared_consent_and_the_right(importer, kehu, worl
     with pytest.raises(Forbidden) as denied:
         importer("l2").start(path)
     assert "身份证号" in denied.value.message
-    incomplete = service.Basis(purpose="", scope="x", channel="nowhere", notice_version="", sensitive_consent=True)
+    incomplete = service.Basis(purposes=("service", "astrology"), scope="", channel="nowhere", notice_version="9.9",
+                               sensitive_consent=True)
     with pytest.raises(ValidationFailed) as exc:
         importer().start(path, basis=incomplete)
-    assert {e.field for e in exc.value.errors} == {"basis.purpose", "basis.channel", "basis.notice_version"}
+    assert {e.field: e.code for e in exc.value.errors} == {
+        "basis.purposes": "unknown_purpose", "basis.scope": "required", "basis.channel": "invalid_choice",
+        "basis.notice_version": "unknown_notice"}
+    assert "astrology" in next(e.message for e in exc.value.errors if e.field == "basis.purposes")
+    with pytest.raises(ValidationFailed) as exc:
+        importer().start(path, basis=service.Basis(**{**BASIS.__dict__, "purposes": ()}))
+    assert [(e.field, e.code) for e in exc.value.errors] == [("basis.purposes", "purpose_required")]
     with pytest.raises(Exception):  # a user who may not create archives has no import at all
         importer("auditor").start(path)
 
@@ -178,7 +185,7 @@ def test_the_declared_basis_is_recorded_on_the_job(importer, kehu, tmp_path):
         job = s.get(ImportJob, job_id)
         assert service.Basis.of(job) == BASIS
         entry = s.execute(select(AuditEntry.detail).where(AuditEntry.action == "import.start")).scalar_one()
-    assert "v2026.1" in entry
+    assert "客户服务与回访" in entry and '"purposes": ["service", "survey"]' in entry
 
 
 def test_rows_land_in_the_importers_scope(importer, kehu, world, tmp_path):
@@ -261,3 +268,98 @@ def test_the_dry_run_lists_likely_duplicates_as_hints(importer, kehu, world, tmp
     with kehu.db.transaction() as s:
         _n, data = reports.report(s, importer().ctx(s), job_id=job_id)
     assert no in load_workbook(io.BytesIO(data)).active.cell(2, 4).value
+
+
+def consents(kehu) -> dict[str, list]:
+    """Consent records by archive number."""
+    from kehu.consent.models import ConsentRecord
+
+    from types import SimpleNamespace
+
+    out: dict[str, list] = {}
+    with kehu.db.reader() as s:
+        for no, record in s.execute(select(Customer.archive_no, ConsentRecord)
+                                    .join(ConsentRecord, ConsentRecord.customer_id == Customer.id)):
+            out.setdefault(no, []).append(SimpleNamespace(**{c.key: getattr(record, c.key)
+                                                             for c in ConsentRecord.__table__.columns}))
+    return out
+
+
+def test_every_imported_archive_gets_the_jobs_consent_record(importer, kehu, tmp_path):
+    from kehu.consent import basis
+
+    path = write_csv(tmp_path / "c.csv", [person(), person(), person(mobile="1")])
+    imp = importer()
+    job_id, plan = imp.run(path, dry_run=True)
+    assert plan["create"] == 2 and consents(kehu) == {}  # a dry run records nothing
+    result = imp.commit(job_id, path)
+    assert (result["created"], result["rejected"]) == (2, 1)
+    found = consents(kehu)
+    assert len(found) == 2 and all(len(r) == 1 for r in found.values())
+    record = next(iter(found.values()))[0]
+    assert (record.action, record.purposes, record.channel, record.notice_version, record.sensitive, record.source) == (
+        "grant", "service,survey", "import", "1.0", "yes", f"import:{job_id}")
+    assert record.scope == "contact,identity,location"  # the categories of the mapped columns
+    assert record.recorded_by == imp.user_id and record.recorded_at is not None
+    with kehu.db.reader() as s:
+        ids = list(s.scalars(select(Customer.id)))
+        assert basis.allowed(s, ids, "survey") == set(ids) and basis.allowed(s, ids, "marketing") == set()
+        assert all(basis.in_force(s, i, basis.SENSITIVE) for i in ids)
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("consent.%"))))
+    assert actions == ["consent.grant_many"]
+
+
+def test_updated_archives_get_a_consent_record_unchanged_ones_none(importer, kehu, world, tmp_path):
+    info = world.ctx("info")
+    a, b = customer_data(occupation=None), customer_data()
+    with kehu.db.transaction() as s:
+        no_a = customers.create(s, info, data=a, reason="测试").archive_no
+        no_b = customers.create(s, info, data=b, reason="测试").archive_no
+    path = write_csv(tmp_path / "u.csv", [[a["name"], a["mobile"], "经理"], [b["name"], b["mobile"], b["occupation"]]],
+                     header=["客户姓名", "手机号码", "职务"])
+    job_id, result = importer().run(path, on_existing="fill")
+    assert (result["updated"], result["unchanged"]) == (1, 1)
+    found = consents(kehu)
+    assert len(found[no_a]) == 2 and len(found[no_b]) == 1  # the one given at entry, plus the import's
+    latest = max(found[no_a], key=lambda r: r.recorded_at)
+    assert (latest.purposes, latest.source, latest.scope) == ("service,survey", f"import:{job_id}", "contact,identity")
+
+
+def test_minors_need_the_declared_guardian_consent_and_a_guardian_per_row(importer, kehu, tmp_path):
+    from datetime import date, timedelta
+
+    from kehu.consent import basis
+    from tests.fixtures.world import id_number
+
+    born = date.today() - timedelta(days=365 * 10)
+    child = lambda n, *guardian: [*person(id_number=id_number(n, born=born)), *guardian]  # noqa: E731
+    rows = [[*person(), "", ""], child(801, "王芳", "母亲"), child(802, "王芳", ""), child(803, "李四", "叔叔")]
+    header = [*HEADER, "监护人", "与监护人关系"]
+    path = write_csv(tmp_path / "minors.csv", rows, header=header)
+    with pytest.raises(ValidationFailed) as exc:  # guardian columns without the declaration: refused
+        importer().start(path)
+    assert [(e.field, e.code) for e in exc.value.errors] == [("basis.guardian_consent", "guardian_consent_required")]
+    plain = write_csv(tmp_path / "plain.csv", [r[:len(HEADER)] for r in rows])
+    job_id, result = importer().run(plain)  # no declaration: every minor refused on the birth date
+    assert (result["created"], result["rejected"]) == (1, 3)
+    assert importer().issues(job_id, "commit") == {(n, "出生日期", "guardian_consent_required") for n in (3, 4, 5)}
+    imp = importer()
+    job_id, result = imp.run(path, basis=service.Basis(**{**BASIS.__dict__, "guardian_consent": True}), again=True)
+    assert (result["created"], result["rejected"]) == (1, 3)  # row 2 is now a duplicate of the first import
+    with kehu.db.reader() as s:
+        issues = {i.row_no: json.loads(i.errors) for i in s.scalars(select(ImportIssue).where(
+            ImportIssue.job_id == job_id))}
+    assert issues[4] == [["birth_date", "guardian_consent_required",
+                          "不满十四周岁的未成年人须取得其父母或其他监护人的同意：本行缺少监护人姓名或与监护人关系"]]
+    assert issues[5][0][:2] == ["consent.guardian_relation", "invalid_choice"]
+    assert issues[2][0][1] == "duplicate"
+    (no,) = [n for n, records in consents(kehu).items() if records[0].guardian_relation]
+    record = consents(kehu)[no][0]
+    assert (record.guardian_relation, record.source, record.sensitive) == ("mother", f"import:{job_id}", "yes")
+    assert "王芳".encode() not in record.guardian_name  # sealed with the customer's key
+    with kehu.db.reader() as s:
+        assert basis.guardian_recorded(s, s.execute(select(Customer.id).where(Customer.archive_no == no)).scalar_one())
+    with kehu.db.transaction() as s:
+        _n, data = reports.rejects(s, imp.ctx(s), job_id=job_id, fmt="csv")
+    text = data.decode("utf-8-sig")
+    assert "与监护人关系：可选值" in text and "出生日期：不满十四周岁" in text

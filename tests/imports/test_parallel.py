@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from kehu.consent.models import ConsentRecord, ConsentState
 from kehu.customers.models import Contact, Customer, History
+from tests.fixtures.world import id_number
 from tests.imports.conftest import person, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +65,10 @@ def stored(kehu) -> tuple:
         return (s.scalar(select(func.count()).select_from(Customer)), s.scalar(select(func.count()).select_from(Contact)),
                 s.scalar(select(func.count()).select_from(History)),
                 sorted(s.execute(select(Customer.name, Customer.name_pinyin, Customer.city, Customer.source_channel,
-                                        Customer.department_id))))
+                                        Customer.department_id))),
+                sorted(s.execute(select(Customer.name, ConsentRecord.purposes, ConsentRecord.scope,
+                                        ConsentRecord.sensitive, ConsentRecord.channel, ConsentRecord.notice_version)
+                                 .join(ConsentRecord, ConsentRecord.customer_id == Customer.id))))
 
 
 def test_a_parallel_import_stores_what_the_plain_import_stores(importer, kehu, tmp_path):
@@ -70,6 +76,7 @@ def test_a_parallel_import_stores_what_the_plain_import_stores(importer, kehu, t
     rows[3][3] = "12345"
     rows[10] = list(rows[9])
     rows[20][4] = rows[21][4]  # same e-mail twice: the second is a duplicate of the first
+    rows[30] = person(id_number=id_number(901, born=date.today() - timedelta(days=3650)))  # a minor, no guardian
     rows.append([""] * 10)
     path = write_csv(tmp_path / "p.csv", rows)
     imp = importer()
@@ -77,16 +84,20 @@ def test_a_parallel_import_stores_what_the_plain_import_stores(importer, kehu, t
     from kehu.imports import runner
 
     result = runner.commit(kehu, user_id=imp.user_id, job_id=job_id, path=path, chunk=7, workers=2)
-    assert (result["created"], result["rejected"]) == (57, 3)
+    assert (result["created"], result["rejected"]) == (56, 4)
     issues = imp.issues(job_id, "commit")
     assert {(r, c) for r, _f, c in issues} == {(5, "mobile_invalid"), (12, "duplicate_row"),
-                                               (23, "duplicate")}  # first one committed in an earlier chunk
+                                               (23, "duplicate"),  # first one committed in an earlier chunk
+                                               (32, "guardian_consent_required")}  # checked in the worker
     parallel = stored(kehu)
+    assert len(parallel[4]) == 56  # one consent record per archive
     with kehu.db.transaction() as s:  # the same file again, in-process, into an empty store
+        s.execute(ConsentState.__table__.delete())
+        s.execute(ConsentRecord.__table__.delete())
         s.execute(History.__table__.delete())
         s.execute(Contact.__table__.delete())
         s.execute(Customer.__table__.delete())
     job2, _ = imp.start(path, again=True)
     again = runner.commit(kehu, user_id=imp.user_id, job_id=job2, path=path, chunk=7, workers=0)
-    assert (again["created"], again["rejected"]) == (57, 3)
+    assert (again["created"], again["rejected"]) == (56, 4)
     assert stored(kehu) == parallel

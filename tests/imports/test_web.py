@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from kehu.access import service as access
+from kehu.consent.models import ConsentRecord
 from kehu.customers import service as customers
 from kehu.customers.models import Customer
 from kehu.web.session import SESSION_COOKIE
@@ -31,9 +32,12 @@ def signed_in(client, kehu, world, username: str) -> str:
 def test_upload_map_check_commit_and_download(client, kehu, world, tmp_path):
     csrf = signed_in(client, kehu, world, "info")
     assert "/imports" in client.get("/customers").text  # in the menu
+    form = client.get("/imports").text
+    assert 'name="purposes" value="marketing"' in form and 'name="guardian_consent"' in form
+    assert 'name="notice_version" type="text" value="1.0"' in form  # the notice in force, to confirm
     rows = [person(), person(mobile="12345"), person()]
     data = write_csv(tmp_path / "web.csv", rows, encoding="gbk").read_bytes()
-    basis = {"csrf": csrf, "purpose": "客户服务", "scope": "联系方式", "channel": "import", "notice_version": "v1",
+    basis = {"csrf": csrf, "purposes": ["service", "contract"], "scope": "联系方式", "channel": "import", "notice_version": "1.0",
              "sensitive_consent": "yes", "on_existing": "reject"}
     r = client.post("/imports", data=basis, files={"file": ("客户名单.csv", data, "text/csv")}, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -53,6 +57,9 @@ def test_upload_map_check_commit_and_download(client, kehu, world, tmp_path):
         time.sleep(0.05)
     with kehu.db.reader() as s:
         assert s.scalar(select(func.count()).select_from(Customer)) == 2
+        purposes = set(s.scalars(select(ConsentRecord.purposes)))
+    assert purposes == {"service,contract"}  # one record per archive, the ticked purposes
+    assert "客户服务；合同履行" in client.get(url).text
     rejects = client.get(url + "/rejects?fmt=csv")
     assert rejects.status_code == 200 and rows[1][0] in rejects.content.decode("utf-8-sig")
     assert client.post(url + "/delete", data={"csrf": csrf}, follow_redirects=False).status_code == 303
@@ -62,7 +69,7 @@ def test_upload_map_check_commit_and_download(client, kehu, world, tmp_path):
 def test_pages_refuse_other_users_and_missing_csrf(client, kehu, world, tmp_path):
     csrf = signed_in(client, kehu, world, "info")
     data = write_csv(tmp_path / "x.csv", [person()]).read_bytes()
-    form = {"csrf": csrf, "purpose": "p", "scope": "s", "channel": "import", "notice_version": "v1",
+    form = {"csrf": csrf, "purposes": "service", "scope": "s", "channel": "import", "notice_version": "1.0",
             "sensitive_consent": "yes"}
     url = client.post("/imports", data=form, files={"file": ("x.csv", data, "text/csv")},
                       follow_redirects=False).headers["location"]
@@ -80,7 +87,8 @@ def test_missing_basis_is_shown_on_the_form(client, kehu, world, tmp_path):
     csrf = signed_in(client, kehu, world, "info")
     data = write_csv(tmp_path / "x.csv", [person()]).read_bytes()
     r = client.post("/imports", data={"csrf": csrf, "channel": "import"}, files={"file": ("x.csv", data, "text/csv")})
-    assert r.status_code == 422 and "请填写处理目的" in r.text and "单独同意" in r.text
+    assert r.status_code == 422 and "请至少选择一项处理目的" in r.text and "请填写处理范围" in r.text
+    assert "单独同意" in r.text
 
 
 def test_likely_duplicates_panel_lists_archives_in_scope_only(client, kehu, world):

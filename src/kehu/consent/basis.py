@@ -28,6 +28,8 @@ from kehu.kit.validate import normalize_text
 from kehu.runtime import Ctx
 
 _IN_CHUNK = 500
+#: A guardian relation may also be given by its Chinese name (a file column, a form), each part of 祖父母/外祖父母 too.
+_RELATION_NAMES = {part: code for code, name in GUARDIAN_RELATIONS for part in (name, *name.split("/"))}
 #: Catalogue keys a grant writes (for the audit entry of the write it is part of).
 GRANT_FIELDS = ["consent.action", "consent.purposes", "consent.scope", "consent.sensitive", "consent.channel",
                 "consent.notice_version"]
@@ -87,6 +89,8 @@ def parse(session: Session, raw: dict[str, Any] | None, *, default_channel: str 
 
     Errors are named `consent.<part>`; nothing is written here.
     """
+    if isinstance(raw, Basis):  # already parsed and checked (e.g. an import job's declaration)
+        return raw, []
     errors: list[FieldError] = []
     if raw is None or not isinstance(raw, dict):
         return None, [FieldError("consent", "consent_required",
@@ -113,13 +117,8 @@ def parse(session: Session, raw: dict[str, Any] | None, *, default_channel: str 
     scope = list(dict.fromkeys(_texts(raw.get("scope"))))
     if bad := [c for c in scope if c not in CATEGORIES]:
         errors.append(FieldError("consent.scope", "unknown_category", "未知的信息类别：" + "、".join(bad)))
-    guardian = normalize_text(raw.get("guardian_name") or "") or None
-    relation = normalize_text(raw.get("guardian_relation") or "") or None
-    if guardian and len(guardian) > 60:
-        errors.append(FieldError("consent.guardian_name", "too_long", "监护人姓名不能超过60个字符"))
-    if relation and relation not in dict(GUARDIAN_RELATIONS):
-        errors.append(FieldError("consent.guardian_relation", "invalid_choice",
-                                 "可选值：" + "、".join(dict(GUARDIAN_RELATIONS).values())))
+    guardian, relation, guardian_errors = guardian_of(raw.get("guardian_name"), raw.get("guardian_relation"))
+    errors += guardian_errors
     note = normalize_text(raw.get("note") or "") or None
     if note and len(note) > 500:
         errors.append(FieldError("consent.note", "too_long", "说明不能超过500个字符"))
@@ -128,6 +127,21 @@ def parse(session: Session, raw: dict[str, Any] | None, *, default_channel: str 
     return Basis(purposes=tuple(purposes), channel=channel, notice_version=version,
                  sensitive=_truthy(raw.get("sensitive")), scope=tuple(scope), guardian_name=guardian,
                  guardian_relation=relation, note=note), []
+
+
+def guardian_of(name: Any, relation: Any) -> tuple[str | None, str | None, list[FieldError]]:
+    """A guardian's name and relation as given (the relation by code or by its Chinese name) → (name, code, errors)."""
+    errors = []
+    name = normalize_text(name) or None if isinstance(name, str) else None
+    relation = normalize_text(relation) or None if isinstance(relation, str) else None
+    if name and len(name) > 60:
+        errors.append(FieldError("consent.guardian_name", "too_long", "监护人姓名不能超过60个字符"))
+    if relation and relation not in dict(GUARDIAN_RELATIONS):
+        relation = _RELATION_NAMES.get(relation, relation)
+        if relation not in dict(GUARDIAN_RELATIONS):
+            errors.append(FieldError("consent.guardian_relation", "invalid_choice",
+                                     "可选值：" + "、".join(dict(GUARDIAN_RELATIONS).values())))
+    return name, relation, errors
 
 
 def sensitive_fields(given: Iterable[tuple[str, FieldSpec]], *, minor: bool) -> list[tuple[str, FieldSpec]]:

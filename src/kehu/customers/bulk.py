@@ -28,7 +28,7 @@ from kehu.consent import basis as consent_basis
 from kehu.customers import rules
 from kehu.customers.changes import creation_row
 from kehu.customers.models import ArchiveSequence, Contact, Customer, History
-from kehu.customers.service import CHILDREN, _check_refs, _clean_children, _require_write
+from kehu.customers.service import CHILDREN, _check_refs, _clean_children, _given, _require_write
 from kehu.db import allocate, utcnow
 from kehu.errors import FieldError, Forbidden, ValidationFailed
 from kehu.kit.ids import new_id
@@ -74,8 +74,8 @@ class BulkResult:
 
 
 def split(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """An input row → (customer data, children by entity), the arguments of service.create."""
-    data = {k: v for k, v in row.items() if k not in CHILD_KEYS}
+    """An input row → (customer data, children by entity), the arguments of service.create (its consent apart)."""
+    data = {k: v for k, v in row.items() if k not in CHILD_KEYS and k != "consent"}
     children = {CHILD_KEYS[k]: v for k, v in row.items() if k in CHILD_KEYS and v}
     return data, children
 
@@ -99,6 +99,7 @@ class _Prepared:
     values: dict[str, Any]
     kids: dict[str, list[dict[str, Any]]]
     minor: bool
+    basis: "consent_basis.Basis | None" = None  # the legal basis to record with the archive (None: none recorded)
     keys: list[tuple[str, Any]] = field(default_factory=list)  # (field, blind digest or uscc) to dedupe on
     contact_keys: list[tuple[str, Any]] = field(default_factory=list)  # its contacts' mobile/e-mail digests
     sealed: "_Sealed | None" = None  # the stored form, when sealed ahead (by a worker process)
@@ -191,8 +192,9 @@ class Bulk:
     dry run (where nothing is written). The caller audits (create_many does).
     """
 
-    def __init__(self, session: Session, ctx: Ctx, reason: str | None):
+    def __init__(self, session: Session, ctx: Ctx, reason: str | None, *, source: str = "bulk"):
         self.session, self.ctx, self.reason = session, ctx, reason
+        self.source = source  # where consent records written here say they came from (e.g. import:<job>)
         self.catalog, self.crypto = ctx.catalog, ctx.kehu.crypto
         self.result = BulkResult()
         self.seen: dict[tuple[str, Any], int] = {}  # dedupe key → row that holds it (this call)
@@ -237,11 +239,13 @@ class Bulk:
 
     # checks, in the order of service.create --------------------------------------------------
     def prepare(self, i: int, row: Any) -> _Prepared | None:
+        """The checks of service.create for one row; a row's `consent` is a parsed `consent.basis.Basis`."""
         ctx = self.ctx
         if not isinstance(row, dict):
             self.fail(i, [FieldError("row", "invalid_type", "记录格式错误")])
             return None
         data, children = split(row)
+        basis = row.get("consent")
         bad = [k for k, v in children.items() if not isinstance(v, list) or not all(isinstance(x, dict) for x in v)]
         if bad:
             self.fail(i, [FieldError(CHILDREN[k][1], "invalid_type", "子记录格式错误") for k in bad])
@@ -266,6 +270,9 @@ class Bulk:
             values.setdefault("status", "active")
             present_ = {k: v is not None for k, v in values.items()}
             errors += rules.check(values, present_) + self.check_refs(values)
+            if basis is not None:  # level-1 values need the separate consent, a minor a guardian's
+                errors += consent_basis.check(basis, given=_given(ctx, values, kids, set()),
+                                              minor=policy.is_minor(values["kind"], values.get("birth_date")))
         if errors:
             self.fail(i, errors)
             return None
@@ -282,7 +289,7 @@ class Bulk:
         except Forbidden as exc:
             self.fail(i, [FieldError(None, exc.code, exc.message)])  # type: ignore[arg-type]
             return None
-        p = _Prepared(i, values, kids, minor)
+        p = _Prepared(i, values, kids, minor, basis)
         for name in DUPLICATE_FIELDS:
             value = values.get(name)
             if value is not None:
@@ -400,7 +407,7 @@ class Bulk:
         now = utcnow()
         user_id = self.ctx.principal.user_id
         first = allocate_numbers(self.session, now.year, len(accepted))
-        customers, history = [], []
+        customers, history, consents = [], [], []
         kids: dict[type, list[dict[str, Any]]] = {}
         for n, p in enumerate(accepted):
             sealed = p.sealed or self.seal(p, now=now, user_id=user_id)
@@ -412,6 +419,8 @@ class Bulk:
                 kids.setdefault(CHILDREN[entity][0], []).append(row)
             self.touched.update(sealed.touched)
             self.result.archive_nos[p.row] = archive_no
+            if p.basis is not None:
+                consents.append((p.basis, sealed.customer["id"], sealed.customer["dek"], archive_no))
         self.session.flush()
         if not self._inserts:
             self._inserts = {m: _Insert(self.session, m) for m in self.models}
@@ -419,10 +428,25 @@ class Bulk:
         for model, rows in kids.items():
             self._inserts[model](self.session, rows)
         self._inserts[History](self.session, history)
+        self.record_consents(consents)
         res = self.result
         res.created += len(accepted)
         res.first_no = res.first_no or f"KH{now.year}{first:07d}"
         res.last_no = f"KH{now.year}{first + len(accepted) - 1:07d}"
+
+    def record_consents(self, granted: list[tuple[Any, str, bytes, str]]) -> None:
+        """Consent records of archives just written ((basis, customer id, wrapped key, archive no) each): one
+        `record_many` per distinct basis; a basis naming a guardian is one customer's (`grant`, name sealed)."""
+        by_basis: dict[Any, list[str]] = {}
+        for basis, cid, dek, archive_no in granted:
+            basis = basis if basis.source else consent_basis.with_source(basis, self.source)
+            if basis.guardian_name:
+                consent_basis.grant(self.session, self.ctx, customer_id=cid, customer_no=archive_no, basis=basis,
+                                    vault=Vault(self.crypto, customer_id=cid, wrapped_dek=dek))
+            else:
+                by_basis.setdefault(basis, []).append(cid)
+        for basis, ids in by_basis.items():
+            consent_basis.record_many(self.session, self.ctx, ids, basis)
 
     def row(self, model: type, rec: _Rec) -> dict[str, Any]:
         out = {**self.templates[model], **rec.values()}
@@ -433,37 +457,35 @@ class Bulk:
 
 
 def create_many(session: Session, ctx: Ctx, rows: Iterable[dict[str, Any]], *, reason: str | None = None,
-                batch_size: int = 1000, dry_run: bool = False, consent: dict[str, Any] | None = None) -> BulkResult:
+                batch_size: int = 1000, dry_run: bool = False, consent: dict[str, Any] | None = None,
+                source: str = "bulk") -> BulkResult:
     """Create many archives as `service.create` would, one audit entry for the call; bad rows are reported.
 
     `rows` are input rows as in the API body (customer fields plus optional `contacts`, `addresses`,
     `anniversaries`, `relations` lists and a `consent`). `consent` is the legal basis of rows that carry
     none (e.g. the declaration of a whole file); a row's consent is checked like `service.create` checks it
-    (a level-1 value needs the separate sensitive consent) and recorded with `kehu.consent.basis.record_many`.
-    `dry_run`: every check, nothing written, nothing audited. Never commits.
+    (a level-1 value needs the separate sensitive consent, a minor a guardian's) and recorded with the
+    archive (`kehu.consent.basis.record_many`; `grant` for a row naming a guardian), marked `source`.
+    Rows without any consent get no consent record (internal loaders only). `dry_run`: every check,
+    nothing written, nothing audited. Never commits.
     """
     if not ctx.principal.sees_customers:
         raise Forbidden()
-    bulk = Bulk(session, ctx, reason)
+    bulk = Bulk(session, ctx, reason, source=source)
     bases: dict[str, Any] = {}  # consent input (as JSON) → (Basis | None, errors)
-    basis_of: dict[int, Any] = {}  # row → Basis
 
     def with_consent(numbered):
         for i, row in numbered:
             if isinstance(row, dict) and ("consent" in row or consent is not None):
                 raw = row.get("consent", consent)
-                row = {k: v for k, v in row.items() if k != "consent"}
                 key = json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str)
                 if key not in bases:
                     bases[key] = consent_basis.parse(session, raw)
                 basis, errors = bases[key]
-                given = [(k, ctx.catalog.get("customer", k)) for k, v in row.items()
-                         if v is not None and f"customer.{k}" in ctx.catalog.fields]
-                errors = errors or consent_basis.check(basis, given=given, minor=False)
                 if errors:
                     bulk.fail(i, errors)
                     continue
-                basis_of[i] = basis
+                row = {**row, "consent": basis}
             yield i, row
 
     submitted = 0
@@ -472,18 +494,4 @@ def create_many(session: Session, ctx: Ctx, rows: Iterable[dict[str, Any]], *, r
         bulk.submit(chunk, dry_run=dry_run)
     if submitted and not dry_run:
         bulk.audit()
-        _record_consents(session, ctx, bulk.result, basis_of)
     return bulk.result
-
-
-def _record_consents(session: Session, ctx: Ctx, result: BulkResult, basis_of: dict[int, Any]) -> None:
-    """Consent records of the archives written, one `record_many` per distinct basis."""
-    by_basis: dict[Any, list[str]] = {}
-    for i, basis in basis_of.items():
-        if result.archive_nos.get(i):
-            by_basis.setdefault(basis, []).append(result.archive_nos[i])
-    for basis, nos in by_basis.items():
-        ids = []
-        for start in range(0, len(nos), _IN_CHUNK):
-            ids += [r[0] for r in session.execute(select(Customer.id).where(Customer.archive_no.in_(nos[start:start + _IN_CHUNK])))]
-        consent_basis.record_many(session, ctx, ids, consent_basis.with_source(basis, "bulk"))

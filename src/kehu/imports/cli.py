@@ -60,11 +60,15 @@ def import_file(
     save_mapping: str = typer.Option(None, "--save-mapping", help="save the mapping used under this name"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check every row, write nothing"),
     on_existing: str = typer.Option("reject", help="row matching an archive: reject | fill | overwrite"),
-    purpose: str = typer.Option(None, help="legal basis: processing purpose (处理目的)"),
+    purpose_code: list[str] = typer.Option(None, "--purpose-code", help="legal basis: a consent purpose code the "
+                                           "people agreed to (repeatable; `GET /api/v1/consent/purposes` lists them)"),
+    purpose: str = typer.Option(None, help="legal basis: the purpose in words (optional)"),
     scope: str = typer.Option(None, help="legal basis: scope of the data (处理范围)"),
     channel: str = typer.Option("import", help="legal basis: collection channel code"),
     notice_version: str = typer.Option(None, help="legal basis: privacy-notice version shown to the people"),
     sensitive_consent: bool = typer.Option(False, help="separate explicit consent obtained for level-1 columns"),
+    guardian_consent: bool = typer.Option(False, help="guardian consent obtained for the minors (under 14) in the "
+                                          "file; their rows name the guardian (监护人姓名, 与监护人关系 columns)"),
     again: bool = typer.Option(False, help="import a file that was already imported completely once more"),
     report: Path = typer.Option(None, help="write the row-level report (.xlsx) here"),
     rejects: Path = typer.Option(None, help="write the rows not imported (.xlsx or .csv) here"),
@@ -85,7 +89,9 @@ def import_file(
     open_bytes = lambda: open(file, "rb")  # noqa: E731
     with open(file, "rb") as fh:
         digest = reading.content_hash(fh)
-    basis = service.Basis(purpose or "", scope or "", channel, notice_version or "", sensitive_consent)
+    basis = service.Basis(purposes=tuple(purpose_code or ()), purpose=purpose or "", scope=scope or "",
+                          channel=channel, notice_version=notice_version or "", sensitive_consent=sensitive_consent,
+                          guardian_consent=guardian_consent)
     try:
         with kehu.db.transaction() as s:
             ctx = runner.context(kehu, s, user_id)

@@ -1,7 +1,8 @@
 """Column mapping: file headers → catalogue fields, from the fields' own labels plus synonyms.
 
 A target is `customer.<field>` (the archive), `contact.<field>` (one contact person per row, for
-organisations), or `archive_no` (the key of an existing archive to update). Everything else in the
+organisations), `consent.guardian_name` / `consent.guardian_relation` (the guardian of a minor, recorded
+with the consent), or `archive_no` (the key of an existing archive to update). Everything else in the
 file is ignored and listed as such in the preview.
 """
 from __future__ import annotations
@@ -12,6 +13,8 @@ import unicodedata
 from kehu.catalog.registry import Catalog
 
 ARCHIVE_NO = "archive_no"
+#: Consent fields a column may fill: a minor's guardian (the rest of the consent is the job's declaration).
+GUARDIAN = ("guardian_name", "guardian_relation")
 #: Extra header spellings (after normalisation) → target. The catalogue labels need no entry.
 SYNONYMS: dict[str, str] = {
     "客户名称": "customer.name", "客户姓名": "customer.name", "姓名": "customer.name", "名称": "customer.name",
@@ -39,6 +42,7 @@ SYNONYMS: dict[str, str] = {
     "联系人": "contact.name", "联系人姓名": "contact.name", "联系人职务": "contact.title",
     "联系人手机": "contact.mobile", "联系人手机号": "contact.mobile", "联系人电话": "contact.landline",
     "联系人邮箱": "contact.email", "联系人电子邮箱": "contact.email",
+    "监护人": "consent.guardian_name", "监护人关系": "consent.guardian_relation",
     "档案号": ARCHIVE_NO, "客户编号": ARCHIVE_NO, "档案编号": ARCHIVE_NO,
 }
 _NOISE = re.compile(r"[\s※*＊:：]|（必填）|\(必填\)")
@@ -56,6 +60,8 @@ def targets(catalog: Catalog) -> dict[str, str]:
         out[f"customer.{spec.name}"] = spec.label
     for spec in catalog.writable("contact"):
         out[f"contact.{spec.name}"] = "联系人" + spec.label.removeprefix("联系人")
+    for name in GUARDIAN:
+        out[f"consent.{name}"] = catalog.get("consent", name).label
     return out
 
 

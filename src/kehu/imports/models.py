@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kehu.db import Base, UTCDateTime, utcnow
@@ -52,12 +52,17 @@ class ImportJob(Base):
     plan: Mapped[str | None] = mapped_column(Text)  # JSON summary of the dry run (counts, update rules)
     error: Mapped[str | None] = mapped_column(String(500))
     # --- legal basis declared by the importer for the whole file (PIPL; one place) ---------------
-    basis_purpose: Mapped[str] = mapped_column(String(200), nullable=False)
+    basis_purpose: Mapped[str] = mapped_column(String(200), nullable=False)  # free-text description ("" if none)
+    #: consent purpose codes (kehu.consent), comma-separated: recorded for every archive the job writes
+    basis_purposes: Mapped[str] = mapped_column(String(400), nullable=False, default="", server_default="")
     basis_scope: Mapped[str] = mapped_column(String(200), nullable=False)
     basis_channel: Mapped[str] = mapped_column(String(20), nullable=False)
     basis_notice_version: Mapped[str] = mapped_column(String(40), nullable=False)
     basis_sensitive_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     basis_note: Mapped[str | None] = mapped_column(String(500))
+    #: guardian consent obtained for the minors (under 14) in the file; each minor's row names the guardian
+    basis_guardian_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
+                                                         server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,9 +1,11 @@
-"""Report and rejects files of an import job (Excel / CSV, produced on demand, formula injection neutralised)."""
+"""Report and rejects of an import job: the row-level report as Excel or as JSON pages, the rejects as Excel / CSV
+(produced on demand; formula injection neutralised in the files)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kehu.imports import files, mapping
@@ -14,9 +16,16 @@ from kehu.runtime import Ctx
 REPORT_HEADER = ["行号", "列/字段", "代码", "说明", "类别"]
 
 
-def _issues(session: Session, job: ImportJob, phase: str):
-    return session.execute(select(ImportIssue).where(ImportIssue.job_id == job.id, ImportIssue.phase == phase)
-                           .order_by(ImportIssue.row_no)).scalars()
+def _issues(session: Session, job: ImportJob, phase: str, *, after: int = 0, limit: int | None = None):
+    stmt = select(ImportIssue).where(ImportIssue.job_id == job.id, ImportIssue.phase == phase,
+                                     ImportIssue.row_no > after).order_by(ImportIssue.row_no)
+    return session.execute(stmt if limit is None else stmt.limit(limit)).scalars()
+
+
+def _entries(ctx: Ctx, issue: ImportIssue) -> list[tuple[str | None, str, str, str, str]]:
+    """(field, its label, code, message, 错误/提示) of each problem of one row."""
+    return [(field, _label(ctx, field), code, message, "提示" if code == "likely_duplicate" else "错误")
+            for field, code, message in json.loads(issue.errors)]
 
 
 def _label(ctx: Ctx, field: str | None) -> str:
@@ -33,15 +42,27 @@ def _label(ctx: Ctx, field: str | None) -> str:
 def report(session: Session, ctx: Ctx, *, job_id: str, phase: str = "check") -> tuple[str, bytes]:
     """The row-level report (row, field, code, Chinese message; no values) as an Excel file."""
     job = _own_job(session, ctx, job_id)
-    lines = []
-    for issue in _issues(session, job, phase):
-        for field, code, message in json.loads(issue.errors):
-            kind = "提示" if code == "likely_duplicate" else "错误"
-            lines.append([issue.row_no, _label(ctx, field), code, message, kind])
+    lines = [[issue.row_no, *entry[1:]] for issue in _issues(session, job, phase) for entry in _entries(ctx, issue)]
     ctx.audit(session, action="import.report", target_type="import_job", target_id=job.id,
               detail={"phase": phase, "lines": len(lines)})
     name = f"导入报告-{job.id[-8:]}.xlsx"
     return name, files.xlsx(REPORT_HEADER, lines, title="导入报告")
+
+
+def page(session: Session, ctx: Ctx, *, job_id: str, phase: str = "check", after: int = 0,
+         limit: int = 100) -> dict[str, Any]:
+    """The row-level report as data, one page of rows after file row `after` (the same content as `report`)."""
+    job = _own_job(session, ctx, job_id)
+    issues = list(_issues(session, job, phase, after=after, limit=limit + 1))
+    more = len(issues) > limit
+    items = [{"row": issue.row_no, "problems": [
+        {"field": field, "label": label, "code": code, "message": message, "kind": "hint" if kind == "提示" else "error"}
+        for field, label, code, message, kind in _entries(ctx, issue)]} for issue in issues[:limit]]
+    total = session.scalar(select(func.count()).select_from(ImportIssue).where(ImportIssue.job_id == job.id,
+                                                                               ImportIssue.phase == phase))
+    ctx.audit(session, action="import.report", target_type="import_job", target_id=job.id,
+              detail={"phase": phase, "format": "json", "after": after, "rows": len(items)})
+    return {"phase": phase, "total": total, "items": items, "next_after": items[-1]["row"] if more else None}
 
 
 def rejects(session: Session, ctx: Ctx, *, job_id: str, fmt: str = "xlsx") -> tuple[str, bytes]:

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from kehu.consent.basis import guardian_of
 from kehu.errors import FieldError
 from kehu.imports.mapping import ARCHIVE_NO
 
@@ -19,6 +20,7 @@ class Row:
     cells: list[str]
     data: dict[str, Any] = field(default_factory=dict)
     archive_no: str | None = None
+    guardian: dict[str, str | None] = field(default_factory=dict)  # guardian_name / guardian_relation (checked)
     errors: list[FieldError] = field(default_factory=list)
     empty: bool = False
 
@@ -49,6 +51,7 @@ def convert(no: int, cells: list[str], mapping: dict[int, str], width: int, *, s
         row.errors.append(FieldError("row", "column_count", f"本行只有{len(cells)}列，少于表头的{width}列"))
     data: dict[str, Any] = {}
     contact: dict[str, Any] = {}
+    guardian: dict[str, str] = {}
     for i, target in mapping.items():
         value = cells[i] if i < len(cells) else ""
         if value is None or not value.strip():
@@ -57,9 +60,13 @@ def convert(no: int, cells: list[str], mapping: dict[int, str], width: int, *, s
             row.archive_no = value.strip().upper()
             continue
         entity, name = target.split(".", 1)
-        (data if entity == "customer" else contact)[name] = value
+        {"customer": data, "contact": contact, "consent": guardian}[entity][name] = value
     if contact:
         data["contacts"] = [contact]
+    if guardian:
+        name, relation, errors = guardian_of(guardian.get("guardian_name"), guardian.get("guardian_relation"))
+        row.guardian = {"guardian_name": name, "guardian_relation": relation}
+        row.errors += errors
     if "kind" not in data:  # no type column: a row with a credit code or a contact person is an organisation
         data["kind"] = "organisation" if ("uscc" in data or contact) else "individual"
     row.data = data

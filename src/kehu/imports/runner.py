@@ -8,6 +8,8 @@ every chunk, so a right revoked during a long import stops it at the next chunk.
 """
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -15,13 +17,15 @@ from typing import IO
 from kehu.access import service as access
 from kehu.access.models import User
 from kehu.errors import Forbidden, KehuError
-from kehu.imports import files, reading, service
+from kehu.imports import basis, files, reading, service
 from kehu.imports.models import ImportJob
 from kehu.imports.rows import Row, Stream
 from kehu.runtime import Ctx, Kehu
 
 Opener = Callable[[], IO[bytes]]
 CHUNK = 2000
+_running: dict[str, threading.Thread] = {}  # job id → the server thread committing it (web page and API)
+_lock = threading.Lock()
 
 
 def context(kehu: Kehu, session, user_id: str) -> Ctx:
@@ -87,12 +91,15 @@ def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None =
         if workers > 0 and job.on_existing == "reject":
             from kehu.imports.parallel import Workers
 
+            consent = basis.consent_of(s, ctx, job, service.layout(job)[1].values())
             pool = Workers(kehu, ctx.catalog, s, workers)
             principal, epoch, reason = ctx.principal, ctx.epoch, service.reason_of(job)
+            guardian = job.basis_guardian_consent
     if pool is not None:
         try:
             return _commit_parallel(kehu, user_id, job_id, pool, rows, src, start, chunk, progress,
-                                    principal, epoch, reason)
+                                    principal, epoch, reason,
+                                    lambda r: basis.row_consent(consent, r, guardian_declared=guardian))
         finally:
             pool.close()
     first = start
@@ -125,8 +132,10 @@ def commit(kehu: Kehu, *, user_id: str, job_id: str, open_bytes: Opener | None =
 
 
 def _commit_parallel(kehu: Kehu, user_id: str, job_id: str, pool, rows: Stream, src, start: int, chunk: int,
-                     progress, principal, epoch: int, reason: str) -> dict:
-    """The commit loop with checks and sealing in worker processes; chunks are written in file order."""
+                     progress, principal, epoch: int, reason: str, consent_of: Callable[[Row], object]) -> dict:
+    """The commit loop with checks and sealing in worker processes; chunks are written in file order.
+
+    `consent_of(row)`: the consent each new archive is checked against (in the worker) and recorded with."""
     from kehu.errors import Conflict
 
     def write(tag, result) -> None:
@@ -141,7 +150,8 @@ def _commit_parallel(kehu: Kehu, user_id: str, job_id: str, pool, rows: Stream, 
             progress(first + len(batch), res.created)
 
     def send(first: int, batch: list[Row]) -> None:
-        creates = [(r.no, service.create_input(r)) for r in batch if not r.empty and not r.errors and not r.archive_no]
+        creates = [(r.no, service.create_input(r, consent_of(r))) for r in batch
+                   if not r.empty and not r.errors and not r.archive_no]
         pool.submit((first, batch), principal, reason, creates)
         while pool.full():
             write(*pool.take())
@@ -163,3 +173,29 @@ def _commit_parallel(kehu: Kehu, user_id: str, job_id: str, pool, rows: Stream, 
         with kehu.db.transaction() as s:
             service.mark_failed(s, context(kehu, s, user_id), job_id=job_id, error=f"{exc.code}: {exc.message}")
         raise
+
+
+def in_background(kehu: Kehu, *, user_id: str, job_id: str) -> None:
+    """Start (or resume) a job's commit in a thread of this server process, unless one is already running it.
+
+    The job's state (checkpoint, counts, status, error) is what callers watch; after a server stop the
+    commit is resumed from the checkpoint by calling this again."""
+    with _lock:
+        if not running(job_id):
+            thread = threading.Thread(target=_commit_quietly, args=(kehu, user_id, job_id), daemon=True,
+                                      name=f"import-{job_id[-6:]}")
+            _running[job_id] = thread
+            thread.start()
+
+
+def running(job_id: str) -> bool:
+    """Whether a thread of this process is committing the job now."""
+    thread = _running.get(job_id)
+    return thread is not None and thread.is_alive()
+
+
+def _commit_quietly(kehu: Kehu, user_id: str, job_id: str) -> None:
+    try:
+        commit(kehu, user_id=user_id, job_id=job_id)
+    except Exception:  # recorded on the job by `commit` (KehuError) or logged; the job's state shows it
+        logging.getLogger("kehu").exception("import %s stopped", job_id)

@@ -19,11 +19,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kehu.access import policy
+from kehu.consent import basis as consent_basis
 from kehu.customers import bulk
-from kehu.customers.models import CHANNELS
 from kehu.db import utcnow
 from kehu.errors import Conflict, FieldError, KehuError, NotFound, ValidationFailed
 from kehu.imports import files, mapping, reading, upsert
+from kehu.imports.basis import Basis, consent_of, on_birth_date, row_consent
 from kehu.imports.upsert import reason_of
 from kehu.imports.models import ON_EXISTING, ImportIssue, ImportJob, ImportMapping
 from kehu.imports.rows import Row
@@ -33,37 +34,6 @@ from kehu.runtime import Ctx
 #: How long a finished job keeps its report and rejects (then purged with its key and files).
 KEEP = timedelta(days=7)
 Opener = Callable[[], IO[bytes]]
-
-
-@dataclass(frozen=True)
-class Basis:
-    """The legal basis the importer declares for the whole file (PIPL): kept on the job, one place."""
-
-    purpose: str
-    scope: str
-    channel: str
-    notice_version: str
-    sensitive_consent: bool = False  # separate, explicit consent obtained for level-1 values
-    note: str | None = None
-
-    def check(self) -> list[FieldError]:
-        """Errors of an incomplete declaration."""
-        errors = []
-        for name, label in (("purpose", "处理目的"), ("scope", "处理范围"), ("notice_version", "隐私告知版本")):
-            value = (getattr(self, name) or "").strip()
-            if not value:
-                errors.append(FieldError(f"basis.{name}", "required", f"请填写{label}"))
-            elif len(value) > (40 if name == "notice_version" else 200):
-                errors.append(FieldError(f"basis.{name}", "too_long", f"{label}过长"))
-        if self.channel not in dict(CHANNELS):
-            errors.append(FieldError("basis.channel", "invalid_choice", "收集渠道无效，可选：" + "、".join(dict(CHANNELS))))
-        return errors
-
-    @classmethod
-    def of(cls, job: ImportJob) -> "Basis":
-        """The declaration recorded on a job."""
-        return cls(job.basis_purpose, job.basis_scope, job.basis_channel, job.basis_notice_version,
-                   job.basis_sensitive_consent, job.basis_note)
 
 
 def layout(job: ImportJob) -> tuple[list[str], dict[int, str]]:
@@ -81,14 +51,16 @@ def _own_job(session: Session, ctx: Ctx, job_id: str, *, for_update: bool = Fals
     return job
 
 
-def _require_importer(ctx: Ctx) -> None:
+def require_importer(ctx: Ctx) -> None:
+    """Users who may not create archives have no imports at all (404, as for a page that does not exist)."""
     if not ctx.principal.sees_customers or not any(a == "create" for a, _ in ctx.principal.grants):
         raise NotFound()  # no import page exists for a user who may not create archives
 
 
-def check_columns(ctx: Ctx, columns: dict[int, str], basis: Basis) -> None:
-    """The mapping must name the customer; level-1 columns need the right and the declared explicit consent."""
-    errors = basis.check()
+def check_columns(session: Session, ctx: Ctx, columns: dict[int, str], basis: Basis) -> None:
+    """The declaration must be complete; the mapping must name the customer; level-1 columns need the right and
+    the declared explicit consent, guardian columns the declared guardian consent."""
+    errors = basis.check(session)
     if "customer.name" not in columns.values():
         errors.append(FieldError("mapping", "name_unmapped", "未找到“姓名/名称”列，请在映射中指定"))
     specs = [ctx.catalog.get(*t.split(".", 1)) for t in columns.values() if t != mapping.ARCHIVE_NO]
@@ -97,6 +69,11 @@ def check_columns(ctx: Ctx, columns: dict[int, str], basis: Basis) -> None:
         errors.append(FieldError("basis.sensitive_consent", "sensitive_consent_required",
                                  "文件包含一级（敏感）信息列：" + "、".join(s.label for s in level1)
                                  + "；须声明已取得个人的单独同意，否则请取消这些列的映射"))
+    guardian = [s for s in specs if s.entity == "consent"]
+    if guardian and not basis.guardian_consent:
+        errors.append(FieldError("basis.guardian_consent", "guardian_consent_required",
+                                 "文件包含监护人列：" + "、".join(s.label for s in guardian)
+                                 + "；须声明已取得未成年人监护人的同意，否则请取消这些列的映射"))
     if errors:
         raise ValidationFailed(errors)
     policy.require_fields(ctx.principal, "create", specs)
@@ -132,7 +109,7 @@ def list_mappings(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
 
 def save_mapping(session: Session, ctx: Ctx, *, name: str, columns: dict[str, str], shared: bool = False) -> None:
     """Create or replace the user's mapping `name` (header text → target; "" ignores the column)."""
-    _require_importer(ctx)
+    require_importer(ctx)
     name = (name or "").strip()
     if not name or len(name) > 60:
         raise ValidationFailed([FieldError("name", "required", "请填写映射名称（不超过60个字符）")])
@@ -168,7 +145,7 @@ def start(session: Session, ctx: Ctx, *, file_name: str, open_bytes: Opener, fil
     duplicates: its rows meet the exact-duplicate check or update their archives). `store_in`: keep
     the file, encrypted with the job's key, in this directory (web uploads).
     """
-    _require_importer(ctx)
+    require_importer(ctx)
     existing = find_job(session, ctx, file_hash=file_hash)
     if existing is not None and existing.status not in ("done",):
         return existing, True
@@ -188,7 +165,7 @@ def start(session: Session, ctx: Ctx, *, file_name: str, open_bytes: Opener, fil
     bad = [t for t in columns.values() if t not in mapping.targets(ctx.catalog)]
     if bad or len(set(columns.values())) != len(columns) or any(i >= len(table.header) or i < 0 for i in columns):
         raise ValidationFailed([FieldError("mapping", "mapping_invalid", "列映射无效（字段未知、重复或列不存在）")])
-    check_columns(ctx, columns, basis)
+    check_columns(session, ctx, columns, basis)
     job_id = new_id()
     dek, wrapped = ctx.kehu.crypto.new_data_key(owner=files.owner(job_id))
     stored = None
@@ -203,9 +180,10 @@ def start(session: Session, ctx: Ctx, *, file_name: str, open_bytes: Opener, fil
                     dek=wrapped, status="uploaded", mapping_name=mapping_name, on_existing=on_existing,
                     mapping=json.dumps({"header": table.header, "columns": columns}, ensure_ascii=False),
                     header_row=table.header_row, checkpoint=0, created=0, updated=0, unchanged=0, rejected=0,
-                    basis_purpose=basis.purpose.strip(), basis_scope=basis.scope.strip(), basis_channel=basis.channel,
+                    basis_purpose=(basis.purpose or "").strip(), basis_purposes=",".join(basis.purposes),
+                    basis_scope=basis.scope.strip(), basis_channel=basis.channel,
                     basis_notice_version=basis.notice_version.strip(), basis_sensitive_consent=basis.sensitive_consent,
-                    basis_note=basis.note, created_at=now, updated_at=now, expires_at=now + KEEP)
+                    basis_guardian_consent=basis.guardian_consent, basis_note=basis.note, created_at=now, updated_at=now, expires_at=now + KEEP)
     session.add(job)
     ctx.audit(session, action="import.start", target_type="import_job", target_id=job_id,
               fields=sorted({t if "." in t else "customer.archive_no" for t in columns.values()}),
@@ -214,7 +192,7 @@ def start(session: Session, ctx: Ctx, *, file_name: str, open_bytes: Opener, fil
 
 
 def set_columns(session: Session, ctx: Ctx, *, job_id: str, columns: dict[int, str], on_existing: str | None = None,
-                sensitive_consent: bool | None = None) -> ImportJob:
+                sensitive_consent: bool | None = None, guardian_consent: bool | None = None) -> ImportJob:
     """Edit the mapping of a job not yet committing (the dry run must then be repeated)."""
     job = _own_job(session, ctx, job_id, for_update=True)
     if job.status not in ("uploaded", "checked"):
@@ -231,7 +209,9 @@ def set_columns(session: Session, ctx: Ctx, *, job_id: str, columns: dict[int, s
         job.on_existing = on_existing
     if sensitive_consent is not None:
         job.basis_sensitive_consent = sensitive_consent
-    check_columns(ctx, columns, Basis.of(job))
+    if guardian_consent is not None:
+        job.basis_guardian_consent = guardian_consent
+    check_columns(session, ctx, columns, Basis.of(job))
     job.mapping = json.dumps({"header": header, "columns": columns}, ensure_ascii=False)
     job.status, job.plan, job.updated_at = "uploaded", None, utcnow()
     session.execute(delete(ImportIssue).where(ImportIssue.job_id == job.id))
@@ -255,10 +235,10 @@ class ChunkResult:
         self.issues, self.fields = [], {}
 
 
-def create_input(row: Row) -> dict[str, Any]:
-    """The body of a new archive from a row (source channel 批量导入 unless the file says otherwise)."""
+def create_input(row: Row, consent: consent_basis.Basis) -> dict[str, Any]:
+    """The body of a new archive from a row (source channel 批量导入 unless the file says otherwise), its consent."""
     row.data.setdefault("source_channel", "import")
-    return row.data
+    return {**row.data, "consent": consent}
 
 
 def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_run: bool,
@@ -267,6 +247,7 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
 
     `prepared`: the new archives were already checked and sealed by worker processes (kehu.imports.parallel)."""
     res = ChunkResult()
+    consent = consent_of(session, ctx, job, layout(job)[1].values())
     live = [r for r in rows if not r.empty]
     for r in live:
         if r.errors:
@@ -284,9 +265,10 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
         if error:
             res.issues.append((r, [error]))
             continue
-        outcome, kinds, errors = upsert.update(session, ctx, job, r, hits[0], dry_run=dry_run)
+        outcome, kinds, errors = upsert.update(session, ctx, job, r, hits[0], dry_run=dry_run,
+                                               consent=row_consent(consent, r, guardian_declared=job.basis_guardian_consent))
         if errors:
-            res.issues.append((r, errors))
+            res.issues.append((r, on_birth_date(job, errors)))
             continue
         setattr(res, outcome, getattr(res, outcome) + 1)
         for name, kind in kinds.items():
@@ -294,13 +276,15 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
     creates += [r for r in live if not (r.archive_no or job.on_existing != "reject")]
     if creates:
         if creator is None:
-            creator = bulk.Bulk(session, ctx, reason_of(job))
+            creator = bulk.Bulk(session, ctx, reason_of(job), source=consent.source)
         creator.where = lambda no: f"文件第{no}行"
         creator.result = bulk.BulkResult()
         if prepared is not None:
             creator.submit_prepared(*prepared)
         else:
-            creator.submit([(r.no, create_input(r)) for r in creates], dry_run=dry_run)
+            guardian = job.basis_guardian_consent
+            creator.submit([(r.no, create_input(r, row_consent(consent, r, guardian_declared=guardian)))
+                            for r in creates], dry_run=dry_run)
         result = creator.result
         if not dry_run:
             creator.audit()
@@ -309,7 +293,7 @@ def process(session: Session, ctx: Ctx, job: ImportJob, rows: list[Row], *, dry_
         for e in result.errors:
             by_row.setdefault(e.row, []).append(FieldError(e.field, e.code, e.message))  # type: ignore[arg-type]
         for no, errors in by_row.items():
-            res.issues.append((by_no[no], errors))
+            res.issues.append((by_no[no], on_birth_date(job, errors)))
         res.created += result.created
     res.rejected = len(res.issues)
     res.issues.sort(key=lambda item: item[0].no)
@@ -410,7 +394,7 @@ def get(session: Session, ctx: Ctx, *, job_id: str) -> ImportJob:
 
 def list_jobs(session: Session, ctx: Ctx, *, limit: int = 50) -> list[ImportJob]:
     """The user's jobs, newest first."""
-    _require_importer(ctx)
+    require_importer(ctx)
     return list(session.execute(select(ImportJob).where(ImportJob.user_id == ctx.principal.user_id,
                                                         ImportJob.status != "purged")
                                 .order_by(ImportJob.created_at.desc()).limit(limit)).scalars())
@@ -445,7 +429,7 @@ def check(session: Session, ctx: Ctx, *, job_id: str, rows, chunk: int = 2000,
     if job.status not in ("uploaded", "checked"):
         raise Conflict("导入已开始，不能再试运行", code="import_started")
     session.execute(delete(ImportIssue).where(ImportIssue.job_id == job.id))
-    creator = bulk.Bulk(session, ctx, reason_of(job))
+    creator = bulk.Bulk(session, ctx, reason_of(job), source=f"import:{job.id}")
     plan: dict[str, Any] = {"rows": 0, "empty": 0, "create": 0, "update": 0, "unchanged": 0, "reject": 0,
                             "likely": 0, "fields": {}, "on_existing": job.on_existing}
     batch: list[Row] = []

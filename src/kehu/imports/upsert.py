@@ -100,16 +100,21 @@ def hit_error(ctx: Ctx, hits: list[tuple], row: Row) -> FieldError | None:
     return None
 
 
-def update(session: Session, ctx: Ctx, job: ImportJob, row: Row, hit: tuple, *, dry_run: bool
-            ) -> tuple[str, dict[str, str], list[FieldError]]:
-    """Apply (or in a dry run, try and undo) one row's changes; ('updated'|'unchanged'|'rejected', kinds, errors)."""
+def update(session: Session, ctx: Ctx, job: ImportJob, row: Row, hit: tuple, *, dry_run: bool,
+           consent: Any = None) -> tuple[str, dict[str, str], list[FieldError]]:
+    """Apply (or in a dry run, try and undo) one row's changes; ('updated'|'unchanged'|'rejected', kinds, errors).
+
+    `consent` (a `kehu.consent.basis.Basis`) goes with the change, as with `PATCH /customers/{no}`: its
+    sensitive consent covers level-1 values, its guardian a customer becoming a minor, and it is recorded
+    as a new grant of the archive (an unchanged row records nothing)."""
     data = {k: v for k, v in row.data.items() if k != "contacts"}
     send, kinds = _changes(session, ctx, hit[0], data, job.on_existing)
     if not send:
         return "unchanged", {}, []
     savepoint = session.begin_nested()
     try:
-        customers.update(session, ctx, archive_no=hit[1], data=send, reason=reason_of(job))
+        body = send if consent is None else {**send, "consent": consent}
+        customers.update(session, ctx, archive_no=hit[1], data=body, reason=reason_of(job))
         session.flush()
     except KehuError as exc:
         savepoint.rollback()

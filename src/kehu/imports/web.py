@@ -1,23 +1,19 @@
 """Web pages of `kehu.imports`: upload with the declared legal basis, mapping preview/edit, dry-run
 plan and report, commit in the background with a progress bar, rejects download, ending a job.
 
-The upload is parsed in memory (never spooled to a plaintext temporary file) and kept only sealed
-with the job's key; bigger files go through `kehu import` on the server.
+The upload is parsed in memory (never spooled to a plaintext temporary file, `imports.transfer`) and
+kept only sealed with the job's key; bigger files go through `kehu import` on the server.
 """
 from __future__ import annotations
 
-import threading
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartParser
 
 from kehu.access.principal import Principal
+from kehu.consent import service as consent
 from kehu.customers.models import CHANNELS
 from kehu.errors import KehuError
-from kehu.imports import reading, reports, runner, service
+from kehu.imports import reading, reports, runner, service, transfer
 from kehu.imports.models import ON_EXISTING
 from kehu.web import forms
 from kehu.web.errors import HtmlRoute
@@ -25,10 +21,6 @@ from kehu.web.render import hx_target
 from kehu.web.session import CSRF_CODE, Web, WebCall
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
-#: Largest upload taken by the web page (bytes); the CLI has no limit.
-MAX_UPLOAD = 64 * 1024 * 1024
-_running: dict[str, threading.Thread] = {}
-_lock = threading.Lock()
 
 
 def nav(principal: Principal) -> list[tuple[str, str]]:
@@ -39,19 +31,28 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
 
 
 def _basis(call: WebCall) -> service.Basis:
-    return service.Basis(purpose=call.value("purpose"), scope=call.value("scope"), channel=call.value("channel"),
+    return service.Basis(purposes=tuple(call.values("purposes")), purpose=call.value("purpose"),
+                         scope=call.value("scope"), channel=call.value("channel"),
                          notice_version=call.value("notice_version"),
-                         sensitive_consent=call.value("sensitive_consent") == "yes", note=call.value("note") or None)
+                         sensitive_consent=call.value("sensitive_consent") == "yes",
+                         guardian_consent=call.value("guardian_consent") == "yes", note=call.value("note") or None)
+
+
+BASIS_FIELDS = ["file", "basis.purposes", "basis.purpose", "basis.scope", "basis.notice_version", "basis.channel"]
 
 
 def _list_page(call: WebCall, *, exc: KehuError | None = None, status: int = 200) -> Response:
     def go(s, ctx):
-        return service.list_jobs(s, ctx), service.list_mappings(s, ctx)
-    jobs, mappings = call.run("import.list", go)
-    problems = forms.problems(exc, ["file", "purpose", "scope", "notice_version", "channel"]) if exc else forms.Problems()
+        return service.list_jobs(s, ctx), service.list_mappings(s, ctx), consent.form_options(s)
+    jobs, mappings, options = call.run("import.list", go)
+    problems = forms.problems(exc, BASIS_FIELDS) if exc else forms.Problems()
+    posted = {k: call.value(k) for k in ("purpose", "scope", "notice_version", "channel", "note", "sensitive_consent",
+                                         "guardian_consent")}
+    if not call.value("notice_version") and options["notice"]:
+        posted["notice_version"] = options["notice"]["version"]  # the notice in force, to confirm or change
     return call.page("imports/list.html", jobs=[service.summary(j) for j in jobs], mappings=mappings,
                      channels=list(CHANNELS), modes=ON_EXISTING, problems=problems, status=status,
-                     posted={k: call.value(k) for k in ("purpose", "scope", "notice_version", "channel", "note")})
+                     purposes=options["purposes"], ticked=set(call.values("purposes")), posted=posted)
 
 
 @router.get("/imports")
@@ -63,24 +64,16 @@ def listing(call: Web) -> Response:
 @router.post("/imports")
 async def upload(request: Request) -> Response:
     """Upload a file: a job is created (or the unfinished one for the same file resumed)."""
-    size = int(request.headers.get("content-length") or 0)
     call = WebCall(request, None)
-    if not size or size > MAX_UPLOAD:  # refused before reading: the body is never parsed
-        raise service.upload_refused("file_too_large")
-    parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=20)
-    parser.spool_max_size = MAX_UPLOAD + 1  # kept in memory: never a plaintext temporary file
-    call.form = await parser.parse()
-    upload_ = call.form.get("file")
-    if not isinstance(upload_, UploadFile):
+    call.form, name, data = await transfer.receive(request)
+    if data is None:
         return _list_page(call, exc=service.upload_refused("file_missing"), status=422)
-    data = await upload_.read()
-    await upload_.close()
-    name = upload_.filename or "import.csv"
-    digest = reading.content_hash(reading_io(data))
+    digest = reading.content_hash(transfer.in_memory(data))
     store = call.kehu.settings.var_dir / "imports"
 
     def go(s, ctx):
-        job, _resumed = service.start(s, ctx, file_name=name, open_bytes=lambda: reading_io(data), file_hash=digest,
+        job, _resumed = service.start(s, ctx, file_name=name, open_bytes=lambda: transfer.in_memory(data),
+                                      file_hash=digest,
                                       basis=_basis(call), mapping_name=call.value("mapping") or None,
                                       on_existing=call.value("on_existing") or "reject", store_in=store,
                                       again=call.value("again") == "yes")
@@ -96,25 +89,19 @@ async def upload(request: Request) -> Response:
     return call.redirect(f"/imports/{job_id}")
 
 
-def reading_io(data: bytes):
-    """A fresh in-memory file over uploaded bytes."""
-    import io
-
-    return io.BytesIO(data)
-
-
 def _job_page(call: WebCall, job_id: str, *, exc: KehuError | None = None, status: int = 200) -> Response:
     def go(s, ctx):
         job = service.get(s, ctx, job_id=job_id)
         header, columns = service.layout(job)
-        return service.summary(job), header, columns, service.targets_for(ctx), service.list_mappings(s, ctx)
-    job, header, columns, targets, mappings = call.run("import.read", go, target=job_id)
+        return (service.summary(job), header, columns, service.targets_for(ctx), service.list_mappings(s, ctx),
+                {p["code"]: p["name"] for p in consent.purposes(s, ctx)})
+    job, header, columns, targets, mappings, purposes = call.run("import.read", go, target=job_id)
     problems = forms.problems(exc, []) if exc else forms.Problems()
     template = "imports/_progress.html" if hx_target(call.request) == "progress" else "imports/job.html"
     labels = {k: call.catalog.fields[k].label for k in call.catalog.fields if k.startswith("customer.")}
     return call.page(template, job=job, header=header, columns=columns, targets=targets, mappings=mappings,
-                     modes=ON_EXISTING, problems=problems, status=status, labels=labels,
-                     running=job_id in _running and _running[job_id].is_alive())
+                     modes=ON_EXISTING, problems=problems, status=status, labels=labels, purposes=purposes,
+                     running=runner.running(job_id))
 
 
 @router.get("/imports/{job_id}")
@@ -130,7 +117,8 @@ def edit_mapping(call: Web, job_id: str) -> Response:
         header, _old = service.layout(service.get(s, ctx, job_id=job_id))
         columns = {i: call.value(f"col{i}") for i in range(len(header)) if call.value(f"col{i}")}
         service.set_columns(s, ctx, job_id=job_id, columns=columns, on_existing=call.value("on_existing") or None,
-                            sensitive_consent=call.value("sensitive_consent") == "yes")
+                            sensitive_consent=call.value("sensitive_consent") == "yes",
+                            guardian_consent=call.value("guardian_consent") == "yes")
         if call.value("save_as"):
             service.save_mapping(s, ctx, name=call.value("save_as"), columns={header[i]: t for i, t in columns.items()},
                                  shared=call.value("shared") == "yes")
@@ -171,31 +159,8 @@ def commit(call: Web, job_id: str) -> Response:
         if exc.code == CSRF_CODE or exc.status == 404:
             raise
         return _job_page(call, job_id, exc=exc, status=exc.status)
-    kehu = call.kehu
-    with _lock:
-        if job_id not in _running or not _running[job_id].is_alive():
-            thread = threading.Thread(target=_commit_quietly, args=(kehu, user_id, job_id), daemon=True,
-                                      name=f"import-{job_id[-6:]}")
-            _running[job_id] = thread
-            thread.start()
+    runner.in_background(call.kehu, user_id=user_id, job_id=job_id)
     return call.redirect(f"/imports/{job_id}")
-
-
-def _commit_quietly(kehu, user_id: str, job_id: str) -> None:
-    import logging
-
-    try:
-        runner.commit(kehu, user_id=user_id, job_id=job_id)
-    except Exception:  # recorded on the job by the runner (KehuError) or logged; the page shows the state
-        logging.getLogger("kehu").exception("import %s stopped", job_id)
-
-
-def _download(name: str, data: bytes) -> Response:
-    media = "text/csv" if name.endswith(".csv") else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(data, media_type=media, headers={
-        "Content-Disposition": f"attachment; filename=\"import.{name.rsplit('.', 1)[-1]}\"; "
-                               f"filename*=UTF-8''{quote(name)}"})
 
 
 @router.get("/imports/{job_id}/report")
@@ -204,7 +169,7 @@ def report(call: Web, job_id: str, phase: str = "check") -> Response:
     phase = "commit" if phase == "commit" else "check"
     name, data = call.run("import.report", lambda s, ctx: reports.report(s, ctx, job_id=job_id, phase=phase),
                           target=job_id)
-    return _download(name, data)
+    return transfer.download(name, data)
 
 
 @router.get("/imports/{job_id}/rejects")
@@ -212,7 +177,7 @@ def rejects(call: Web, job_id: str, fmt: str = "xlsx") -> Response:
     """The rows not imported (original columns + reasons) as Excel or CSV."""
     name, data = call.run("import.rejects", lambda s, ctx: reports.rejects(
         s, ctx, job_id=job_id, fmt="csv" if fmt == "csv" else "xlsx"), target=job_id)
-    return _download(name, data)
+    return transfer.download(name, data)
 
 
 @router.post("/imports/{job_id}/delete")
