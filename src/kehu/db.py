@@ -111,7 +111,9 @@ def migration_connection(url: str) -> Iterator[Connection]:
     transaction only before INSERT/UPDATE/DELETE and leaves CREATE TABLE auto-committed, which is how a
     failed upgrade used to leave half of its tables behind); writers wait for it (BEGIN IMMEDIATE); and
     foreign keys are off while it runs — with them on, dropping the old table of a batch rebuild deletes
-    (ON DELETE CASCADE) or refuses its children's rows — and are checked before it commits.
+    (ON DELETE CASCADE) or refuses its children's rows — and are checked before it commits, unless the
+    caller set `conn.info["kehu_schema_changed"] = False` (nothing ran: a full check of a large store
+    takes minutes).
     """
     engine = make_engine(url, poolclass=NullPool)
     sqlite = engine.dialect.name == "sqlite"
@@ -123,7 +125,8 @@ def migration_connection(url: str) -> Iterator[Connection]:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
-                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if sqlite else []
+                changed = conn.info.get("kehu_schema_changed", True)  # unknown: check
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if sqlite and changed else []
                 if broken:
                     raise RuntimeError(f"升级后有记录缺少其上级记录（外键）：{broken[:5]}")
     finally:

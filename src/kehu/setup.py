@@ -55,8 +55,11 @@ def _upgrade(url: str, plan: list[tuple[str, str]]) -> None:
     with migration_connection(url) as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
+        applied: list[str] = []  # revisions whose upgrade() ran (stamps run none)
+        cfg.attributes["on_version_apply"] = lambda *, step, **_kw: applied.append(step.up_revision_id)
         for step, revision in plan:
             (command.upgrade if step == "upgrade" else command.stamp)(cfg, revision)
+        conn.info["kehu_schema_changed"] = bool(applied)
         missing = sorted(expected_schema(conn.dialect.name) - schema_of(conn))
         if missing:
             raise UpgradeFailed(f"升级后数据库结构仍不完整（已回滚）：{'、'.join(missing[:20])}")
