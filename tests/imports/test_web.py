@@ -42,6 +42,8 @@ def test_upload_map_check_commit_and_download(client, kehu, world, tmp_path):
     r = client.post("/imports", data=basis, files={"file": ("客户名单.csv", data, "text/csv")}, follow_redirects=False)
     assert r.status_code == 303, r.text
     url = r.headers["location"]
+    listing = client.get("/imports")  # the job is listed beside the upload form
+    assert listing.status_code == 200 and "客户名单.csv" in listing.text
     page = client.get(url).text
     assert "客户名单.csv" in page and 'value="customer.mobile" selected' in page
     assert client.post(url + "/check", data={"csrf": csrf}, follow_redirects=False).status_code == 303

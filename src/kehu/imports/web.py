@@ -43,14 +43,16 @@ BASIS_FIELDS = ["file", "basis.purposes", "basis.purpose", "basis.scope", "basis
 
 def _list_page(call: WebCall, *, exc: KehuError | None = None, status: int = 200) -> Response:
     def go(s, ctx):
-        return service.list_jobs(s, ctx), service.list_mappings(s, ctx), consent.form_options(s)
+        # summaries inside the session: its rollback at the end expires the job rows
+        return ([service.summary(j) for j in service.list_jobs(s, ctx)], service.list_mappings(s, ctx),
+                consent.form_options(s))
     jobs, mappings, options = call.run("import.list", go)
     problems = forms.problems(exc, BASIS_FIELDS) if exc else forms.Problems()
     posted = {k: call.value(k) for k in ("purpose", "scope", "notice_version", "channel", "note", "sensitive_consent",
                                          "guardian_consent")}
     if not call.value("notice_version") and options["notice"]:
         posted["notice_version"] = options["notice"]["version"]  # the notice in force, to confirm or change
-    return call.page("imports/list.html", jobs=[service.summary(j) for j in jobs], mappings=mappings,
+    return call.page("imports/list.html", jobs=jobs, mappings=mappings,
                      channels=list(CHANNELS), modes=ON_EXISTING, problems=problems, status=status,
                      purposes=options["purposes"], ticked=set(call.values("purposes")), posted=posted)
 
