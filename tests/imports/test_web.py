@@ -49,6 +49,8 @@ def test_upload_map_check_commit_and_download(client, kehu, world, tmp_path):
     assert client.post(url + "/check", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     page = client.get(url).text
     assert "试运行结果" in page
+    assert 'id="problems"' in page and "mobile_invalid" in page and "有问题的行（共 1 行）" in page  # no download needed
+    assert "批量导入" in page  # the channel by its name
     report = client.get(url + "/report")
     lines = list(load_workbook(io.BytesIO(report.content)).active.iter_rows(values_only=True))
     assert lines[1][:3] == (3, "手机", "mobile_invalid")

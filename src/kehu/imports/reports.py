@@ -49,15 +49,21 @@ def report(session: Session, ctx: Ctx, *, job_id: str, phase: str = "check") -> 
     return name, files.xlsx(REPORT_HEADER, lines, title="导入报告")
 
 
+def rows(session: Session, ctx: Ctx, job, *, phase: str = "check", after: int = 0,
+         limit: int = 100) -> tuple[list[dict[str, Any]], bool]:
+    """Report rows of a job the caller owns after file row `after`: ([{row, problems}], more?)."""
+    issues = list(_issues(session, job, phase, after=after, limit=limit + 1))
+    return [{"row": issue.row_no, "problems": [
+        {"field": field, "label": label, "code": code, "message": message, "kind": "hint" if kind == "提示" else "error"}
+        for field, label, code, message, kind in _entries(ctx, issue)]} for issue in issues[:limit]], \
+        len(issues) > limit
+
+
 def page(session: Session, ctx: Ctx, *, job_id: str, phase: str = "check", after: int = 0,
          limit: int = 100) -> dict[str, Any]:
     """The row-level report as data, one page of rows after file row `after` (the same content as `report`)."""
     job = _own_job(session, ctx, job_id)
-    issues = list(_issues(session, job, phase, after=after, limit=limit + 1))
-    more = len(issues) > limit
-    items = [{"row": issue.row_no, "problems": [
-        {"field": field, "label": label, "code": code, "message": message, "kind": "hint" if kind == "提示" else "error"}
-        for field, label, code, message, kind in _entries(ctx, issue)]} for issue in issues[:limit]]
+    items, more = rows(session, ctx, job, phase=phase, after=after, limit=limit)
     total = session.scalar(select(func.count()).select_from(ImportIssue).where(ImportIssue.job_id == job.id,
                                                                                ImportIssue.phase == phase))
     ctx.audit(session, action="import.report", target_type="import_job", target_id=job.id,

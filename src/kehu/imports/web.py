@@ -38,6 +38,7 @@ def _basis(call: WebCall) -> service.Basis:
                          guardian_consent=call.value("guardian_consent") == "yes", note=call.value("note") or None)
 
 
+SHOWN = 30  # report rows shown on the job page after a dry run (all of them in the Excel report)
 BASIS_FIELDS = ["file", "basis.purposes", "basis.purpose", "basis.scope", "basis.notice_version", "basis.channel"]
 
 
@@ -95,15 +96,16 @@ def _job_page(call: WebCall, job_id: str, *, exc: KehuError | None = None, statu
     def go(s, ctx):
         job = service.get(s, ctx, job_id=job_id)
         header, columns = service.layout(job)
+        first = reports.rows(s, ctx, job, limit=SHOWN)[0] if job.status == "checked" else []  # the page shows them
         return (service.summary(job), header, columns, service.targets_for(ctx), service.list_mappings(s, ctx),
-                {p["code"]: p["name"] for p in consent.purposes(s, ctx)})
-    job, header, columns, targets, mappings, purposes = call.run("import.read", go, target=job_id)
+                {p["code"]: p["name"] for p in consent.purposes(s, ctx)}, first)
+    job, header, columns, targets, mappings, purposes, first = call.run("import.read", go, target=job_id)
     problems = forms.problems(exc, []) if exc else forms.Problems()
     template = "imports/_progress.html" if hx_target(call.request) == "progress" else "imports/job.html"
     labels = {k: call.catalog.fields[k].label for k in call.catalog.fields if k.startswith("customer.")}
     return call.page(template, job=job, header=header, columns=columns, targets=targets, mappings=mappings,
                      modes=ON_EXISTING, problems=problems, status=status, labels=labels, purposes=purposes,
-                     running=runner.running(job_id))
+                     running=runner.running(job_id), first=first, shown=SHOWN, channels=dict(CHANNELS))
 
 
 @router.get("/imports/{job_id}")
