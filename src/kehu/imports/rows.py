@@ -32,10 +32,9 @@ def blank(cells: list[str]) -> bool:
 
 def digest(cells: list[str], columns: list[int]) -> bytes:
     """Fingerprint of a row's mapped cells (to find identical rows without keeping their text)."""
-    h = hashlib.blake2b(digest_size=16)
-    for i in columns:
-        h.update((cells[i].strip() if i < len(cells) else "").encode("utf-8", "replace") + b"\x1f")
-    return h.digest()
+    n = len(cells)  # one join, one encode, one hash: the same bytes as hashing cell + 0x1F cell by cell
+    text = "".join((cells[i].strip() if i < n else "") + "\x1f" for i in columns)
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
 
 
 def convert(no: int, cells: list[str], mapping: dict[int, str], width: int, *, strict_width: bool) -> Row:
