@@ -82,3 +82,16 @@ def test_export_needs_the_export_right(kehu, world, buyers):
         seg = segments.save(s, alice, data={"name": "我的买家", "expression": "count(orders) >= 1"})
     with kehu.db.transaction() as s, pytest.raises(Forbidden):
         segments.export(s, alice, segment_id=seg["id"], purpose="春季新品推介")
+
+
+def test_a_plaintext_segment_export_asks_approval_naming_the_segment(kehu, world, buyers):
+    from kehu.exports import service as exports
+
+    info = world.ctx("info")
+    with kehu.db.transaction() as s:
+        seg = segments.save(s, info, data={"name": "全部买家", "expression": "count(orders) >= 1"})
+    with kehu.db.transaction() as s:
+        outcome = exports.start(s, info, filters={"segment": seg["id"]}, fields=["archive_no", "id_number"],
+                                plaintext=True, purpose="合同核对", use="service")
+    assert outcome.plan is None  # waits for a second person
+    assert "客户分群=全部买家（count(orders) >= 1）" in outcome.approval["summary"]

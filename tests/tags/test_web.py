@@ -105,3 +105,17 @@ def test_list_api_and_exports_filter_by_grade(kehu, world, client, api):
     assert r.status_code == 200, r.text
     _mark, _header, rows = read_csv(r.content)
     assert a in {row[0] for row in rows} and b not in {row[0] for row in rows}
+
+
+def test_segment_page_links_to_an_export_form_naming_the_segment(browse, kehu, world):
+    from kehu.tags import segments
+
+    with kehu.db.transaction() as s:
+        seg = segments.save(s, world.ctx("info"), data={"name": "高价值买家", "expression": "count(orders) >= 1"})
+    client = browse("info")
+    page = client.get(f"/segments/{seg['id']}").text
+    link = f"/exports/new?segment={seg['id']}&amp;use=marketing"
+    assert link in page
+    form = client.get(link.replace("&amp;", "&")).text
+    assert "客户分群 = 高价值买家（count(orders) &gt;= 1）" in form  # its name and rule, not its id
+    assert '<option value="marketing" selected' in form

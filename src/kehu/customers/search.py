@@ -89,6 +89,17 @@ def filter_names() -> tuple[str, ...]:
     return FILTERS + tuple(EXTRA_FILTERS)
 
 
+#: how a filter's value reads on screen and in approval summaries, where it is a reference (name → (session,
+#: ctx, value) → text); a filter not named here shows its value as given. Segments register "segment".
+FILTER_VALUES: dict[str, Callable[[Session, Ctx, str], str]] = {}
+
+
+def filter_value(session: Session, ctx: Ctx, name: str, value: str) -> str:
+    """A filter's value as people read it (a segment by its name and rule, not its id)."""
+    describe = FILTER_VALUES.get(name)
+    return describe(session, ctx, value) if describe else value
+
+
 def filter_label(catalog, name: str) -> str:
     """What a filter is called on screen and in approval summaries."""
     return EXTRA_FILTERS[name][0] if name in EXTRA_FILTERS else catalog.get("customer", name).label

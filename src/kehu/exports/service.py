@@ -23,7 +23,7 @@ from kehu.approvals.repository import ID
 from kehu.approvals.kinds import Kind, register
 from kehu.catalog.spec import FieldSpec
 from kehu.customers import repository as customers_repo
-from kehu.customers.search import conditions, filter_conditions, filter_label, filter_names
+from kehu.customers.search import conditions, filter_conditions, filter_label, filter_names, filter_value
 from kehu.customers.service import LIST_FIELDS
 from kehu.db import utcnow
 from kehu.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -166,10 +166,11 @@ def _payload(ctx: Ctx, spec: _Spec) -> dict[str, Any]:
             "purpose": spec.purpose, "use": spec.use}
 
 
-def _summary(ctx: Ctx, spec: _Spec) -> str:
+def _summary(session: Session, ctx: Ctx, spec: _Spec) -> str:
     labels = "、".join(ctx.catalog.get("customer", n).label + ("（明文）" if n in spec.plain else "")
                       for n in spec.fields)
-    cond = "；".join(f"{filter_label(ctx.catalog, k)}={val}" for k, val in spec.filters.items()) or "无"
+    cond = "；".join(f"{filter_label(ctx.catalog, k)}={filter_value(session, ctx, k, val)}"
+                    for k, val in spec.filters.items()) or "无"
     text = (f"导出客户档案：字段 {labels}；筛选 {cond}{'；含搜索条件（内容不显示）' if spec.q else ''}；"
             f"用途 {spec.purpose}（{USES[spec.use]}）")
     return text[:500]
@@ -234,7 +235,7 @@ def _ask_approval(session: Session, ctx: Ctx, spec: _Spec, export: Export) -> Ou
         key, export.q_key = ctx.kehu.crypto.new_data_key(owner=f"export:{export.id}")
         export.q_sealed = ctx.kehu.crypto.encrypt(key, spec.q, table="exports", field="q", row_id=export.id)
     session.flush()
-    approval = approvals.request(session, ctx, kind=KIND.code, summary=_summary(ctx, spec),
+    approval = approvals.request(session, ctx, kind=KIND.code, summary=_summary(session, ctx, spec),
                                  payload=_payload(ctx, spec), rights=_rights(ctx, spec), subject_id=export.id)
     export.approval_id = approval.id
     ctx.audit(session, action="export.request", target_type="export", target_id=export.id,

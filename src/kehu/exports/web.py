@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from kehu.access.principal import Principal
 from kehu.customers import repository as customers_repo
-from kehu.customers.search import filter_label, filter_names
+from kehu.customers.search import filter_label, filter_names, filter_value
 from kehu.errors import Conflict, Forbidden, KehuError, ValidationFailed
 from kehu.exports import service
 from kehu.exports.api import file_response
@@ -34,11 +34,14 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
 
 
 def _form(call: WebCall, posted: dict[str, Any], *, exc: KehuError | None = None, status: int = 200) -> Response:
-    options = call.run("export.options", service.options)
+    def go(s, ctx):
+        shown = {k: filter_value(s, ctx, k, v) for k, v in posted["filters"].items()}
+        return service.options(s, ctx), shown
+    options, shown = call.run("export.options", go)
     problems = forms.problems(exc, FORM_FIELDS) if exc else forms.Problems()
     chosen = set(posted["fields"] or options["default_fields"])
     return call.page("exports/form.html", options=options, posted=posted, chosen=chosen, problems=problems,
-                     status=status, labels={k: filter_label(call.catalog, k) for k in posted["filters"]},
+                     status=status, labels={k: filter_label(call.catalog, k) for k in posted["filters"]}, shown=shown,
                      back="/customers?" + urlencode({"q": posted["q"], **posted["filters"], "sort": posted["sort"]}))
 
 

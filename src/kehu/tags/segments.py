@@ -102,8 +102,17 @@ def in_segment(session: Session, ctx: Ctx, segment_id: str):
     return Customer.id.in_(_member_ids(session, ctx, seg))
 
 
+def describe(session: Session, ctx: Ctx, segment_id: str) -> str:
+    """A segment filter as people read it: its name and rule (the id when it is not the caller's)."""
+    seg = session.get(Segment, segment_id)
+    if seg is None or seg.owner_id != ctx.principal.user_id:
+        return segment_id
+    return f"{seg.name}（{seg.expression}）"
+
+
 # the customer list (and so its API, web page and exports) filters by segment
 customers_search.EXTRA_FILTERS["segment"] = ("客户分群", in_segment)
+customers_search.FILTER_VALUES["segment"] = describe
 
 
 def members(session: Session, ctx: Ctx, *, segment_id: str, limit: int = 50) -> dict[str, Any]:
