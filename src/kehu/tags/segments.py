@@ -72,9 +72,15 @@ def list_(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
     return [_dict(s) for s in rows.scalars()]
 
 
-def _owned(session: Session, ctx: Ctx, segment_id: str) -> Segment:
+def _mine(session: Session, ctx: Ctx, segment_id: str) -> Segment | None:
+    """The caller's own segment, or None (another user's segment is as unknown as a missing one)."""
     seg = session.get(Segment, segment_id)
-    if seg is None or seg.owner_id != ctx.principal.user_id:
+    return seg if seg is not None and seg.owner_id == ctx.principal.user_id else None
+
+
+def _owned(session: Session, ctx: Ctx, segment_id: str) -> Segment:
+    seg = _mine(session, ctx, segment_id)
+    if seg is None:
         raise NotFound()
     return seg
 
@@ -96,18 +102,16 @@ def _members_query(session: Session, ctx: Ctx, segment_id: str):
 
 def in_segment(session: Session, ctx: Ctx, segment_id: str):
     """List filter `segment`: the caller's own segment's members (the list adds its scope); unknown → 422."""
-    seg = session.get(Segment, segment_id)
-    if seg is None or seg.owner_id != ctx.principal.user_id:
+    seg = _mine(session, ctx, segment_id)
+    if seg is None:
         raise ValidationFailed([FieldError("filters.segment", "unknown_segment", "没有这个客户分群")])
     return Customer.id.in_(_member_ids(session, ctx, seg))
 
 
 def describe(session: Session, ctx: Ctx, segment_id: str) -> str:
     """A segment filter as people read it: its name and rule (the id when it is not the caller's)."""
-    seg = session.get(Segment, segment_id)
-    if seg is None or seg.owner_id != ctx.principal.user_id:
-        return segment_id
-    return f"{seg.name}（{seg.expression}）"
+    seg = _mine(session, ctx, segment_id)
+    return f"{seg.name}（{seg.expression}）" if seg else segment_id
 
 
 # the customer list (and so its API, web page and exports) filters by segment
