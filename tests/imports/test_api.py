@@ -144,3 +144,27 @@ def test_a_bad_basis_is_422_naming_the_field(client, api, kehu, world, tmp_path)
     r = client.put(url + "/mapping", headers=h, json={"columns": {"0": "customer.name", "11": "consent.guardian_name"}})
     assert r.status_code == 422  # no such column
     assert client.post(url + "/commit", headers=h).json()["code"] == "check_first"
+
+
+def test_a_job_being_committed_cannot_be_ended(client, api, kehu, world, tmp_path, monkeypatch):
+    import threading
+
+    from kehu.imports import runner
+
+    h = api("info")
+    r = upload(client, h, write_csv(tmp_path / "b.csv", [person()], encoding="utf-8").read_bytes())
+    assert r.status_code == 201, r.text
+    job_id, url = r.json()["id"], r.headers["location"]
+    busy = threading.Event()
+    worker = threading.Thread(target=busy.wait, daemon=True)  # stands for the commit thread of this job
+    worker.start()
+    monkeypatch.setitem(runner._running, job_id, worker)
+    try:
+        refused = client.delete(url, headers=h)
+        assert refused.status_code == 409 and refused.json()["code"] == "import_running"
+        with kehu.db.reader() as s:
+            assert s.get(ImportJob, job_id).status != "purged"  # nothing deleted
+    finally:
+        busy.set()
+        worker.join()
+    assert client.delete(url, headers=h).json() == {"id": job_id, "status": "purged"}  # finished: it can end

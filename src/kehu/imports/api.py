@@ -186,7 +186,6 @@ def rejects(call: Api, job_id: str, format: Annotated[str, Query(pattern="^(xlsx
 def end(call: Api, job_id: str) -> dict:
     """End a job now: its sealed file, report rows and key are deleted (the job stays as a trace)."""
     def go(s, ctx):
-        service.get(s, ctx, job_id=job_id)
-        service.purge(s, ctx.kehu, job_id=job_id, ctx=ctx)
+        runner.end(s, ctx, job_id)
         return {"id": job_id, "status": "purged"}
     return call.run("import.purge", go, target=job_id)

@@ -16,7 +16,7 @@ from typing import IO
 
 from kehu.access import service as access
 from kehu.access.models import User
-from kehu.errors import Forbidden, KehuError
+from kehu.errors import Conflict, Forbidden, KehuError
 from kehu.imports import basis, files, reading, service
 from kehu.imports.models import ImportJob
 from kehu.imports.rows import Row, Stream
@@ -192,6 +192,15 @@ def running(job_id: str) -> bool:
     """Whether a thread of this process is committing the job now."""
     thread = _running.get(job_id)
     return thread is not None and thread.is_alive()
+
+
+def end(session, ctx: Ctx, job_id: str) -> None:
+    """End one of the caller's jobs now (file, report rows and key deleted) — never while it is being committed:
+    the commit would lose its file half-way (409 `import_running`; once it finishes or fails, it can end)."""
+    service.get(session, ctx, job_id=job_id)
+    if running(job_id):
+        raise Conflict("导入正在进行，请等待完成（或中断）后再结束此任务", code="import_running")
+    service.purge(session, ctx.kehu, job_id=job_id, ctx=ctx)
 
 
 def _commit_quietly(kehu: Kehu, user_id: str, job_id: str) -> None:

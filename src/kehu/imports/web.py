@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from kehu.access.principal import Principal
 from kehu.consent import service as consent
 from kehu.customers.models import CHANNELS
-from kehu.errors import KehuError
+from kehu.errors import Conflict, KehuError
 from kehu.imports import reading, reports, runner, service, transfer
 from kehu.imports.models import ON_EXISTING
 from kehu.web import forms
@@ -187,8 +187,8 @@ def rejects(call: Web, job_id: str, fmt: str = "xlsx") -> Response:
 @router.post("/imports/{job_id}/delete")
 def end(call: Web, job_id: str) -> Response:
     """End a job now: its stored file, report rows and key are deleted."""
-    def go(s, ctx):
-        service.get(s, ctx, job_id=job_id)
-        service.purge(s, ctx.kehu, job_id=job_id, ctx=ctx)
-    call.run("import.purge", go, target=job_id)
+    try:
+        call.run("import.purge", lambda s, ctx: runner.end(s, ctx, job_id), target=job_id)
+    except Conflict as exc:
+        return _job_page(call, job_id, exc=exc, status=exc.status)
     return call.redirect("/imports?ok=deleted")
