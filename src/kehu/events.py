@@ -4,8 +4,9 @@ Services `stage` events on their session; they are handed to subscribers only on
 transaction has committed (never on rollback), after every other commit hook (the audit chain's
 lock is released by then). Derived data that must commit atomically with its cause (a customer's
 tags after an order) uses `before_commit` instead: its hook sees the staged events inside the root
-transaction, before the audit chain is appended, and writes in the same commit. Events carry references (ids, numbers, status), not customer values:
-a subscriber loads what it needs in a session of its own. Subscribers must be idempotent (an
+transaction, before the audit chain is appended, and writes in the same commit. Events carry
+references (ids, numbers, status), not customer values: a subscriber loads what it needs in a
+session of its own. Subscribers must be idempotent (an
 event may be delivered again by a future outbox) and their errors never undo the commit.
 """
 from __future__ import annotations

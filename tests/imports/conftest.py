@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,17 @@ class Importer:
 def importer(kehu, world):
     """`importer(username)` → an Importer acting as that world user."""
     return lambda username="info": Importer(kehu, world, username)
+
+
+@contextmanager
+def committing(monkeypatch, job_id: str):
+    """While inside: this process looks as if it were committing the job (a live thread registered for it)."""
+    busy = threading.Event()
+    worker = threading.Thread(target=busy.wait, daemon=True)
+    worker.start()
+    monkeypatch.setitem(runner._running, job_id, worker)
+    try:
+        yield
+    finally:
+        busy.set()
+        worker.join()

@@ -13,7 +13,7 @@ from kehu.consent.models import ConsentRecord
 from kehu.customers.models import Customer
 from kehu.imports.models import ImportJob
 from tests.fixtures.world import role_user
-from tests.imports.conftest import person, write_csv
+from tests.imports.conftest import committing, person, write_csv
 
 BASIS = {"purposes": ["service", "marketing"], "purpose": "会员服务", "scope": "姓名、联系方式、地址",
          "channel": "event", "notice_version": "1.0", "sensitive_consent": True}
@@ -147,24 +147,13 @@ def test_a_bad_basis_is_422_naming_the_field(client, api, kehu, world, tmp_path)
 
 
 def test_a_job_being_committed_cannot_be_ended(client, api, kehu, world, tmp_path, monkeypatch):
-    import threading
-
-    from kehu.imports import runner
-
     h = api("info")
     r = upload(client, h, write_csv(tmp_path / "b.csv", [person()], encoding="utf-8").read_bytes())
     assert r.status_code == 201, r.text
     job_id, url = r.json()["id"], r.headers["location"]
-    busy = threading.Event()
-    worker = threading.Thread(target=busy.wait, daemon=True)  # stands for the commit thread of this job
-    worker.start()
-    monkeypatch.setitem(runner._running, job_id, worker)
-    try:
+    with committing(monkeypatch, job_id):
         refused = client.delete(url, headers=h)
         assert refused.status_code == 409 and refused.json()["code"] == "import_running"
         with kehu.db.reader() as s:
             assert s.get(ImportJob, job_id).status != "purged"  # nothing deleted
-    finally:
-        busy.set()
-        worker.join()
     assert client.delete(url, headers=h).json() == {"id": job_id, "status": "purged"}  # finished: it can end

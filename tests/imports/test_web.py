@@ -14,7 +14,7 @@ from kehu.customers import service as customers
 from kehu.customers.models import Customer
 from kehu.web.session import SESSION_COOKIE
 from tests.fixtures.world import customer_data
-from tests.imports.conftest import person, write_csv
+from tests.imports.conftest import committing, person, write_csv
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -116,24 +116,13 @@ def test_likely_duplicates_panel_lists_archives_in_scope_only(client, kehu, worl
 
 
 def test_ending_a_job_while_it_is_committed_is_refused_on_its_page(client, kehu, world, tmp_path, monkeypatch):
-    import threading
-
-    from kehu.imports import runner
-
     csrf = signed_in(client, kehu, world, "info")
     data = write_csv(tmp_path / "z.csv", [person()]).read_bytes()
     form = {"csrf": csrf, "purposes": "service", "scope": "s", "channel": "import", "notice_version": "1.0",
             "sensitive_consent": "yes"}
     url = client.post("/imports", data=form, files={"file": ("z.csv", data, "text/csv")},
                       follow_redirects=False).headers["location"]
-    busy = threading.Event()
-    worker = threading.Thread(target=busy.wait, daemon=True)
-    worker.start()
-    monkeypatch.setitem(runner._running, url.rsplit("/", 1)[1], worker)
-    try:
+    with committing(monkeypatch, url.rsplit("/", 1)[1]):
         r = client.post(url + "/delete", data={"csrf": csrf}, follow_redirects=False)
         assert r.status_code == 409 and "导入正在进行" in r.text and "z.csv" in r.text  # the job page, with the reason
-    finally:
-        busy.set()
-        worker.join()
     assert client.post(url + "/delete", data={"csrf": csrf}, follow_redirects=False).status_code == 303

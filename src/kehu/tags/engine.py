@@ -81,6 +81,11 @@ def _temp(name: str, columns: list[Column]) -> Table:
     return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
 
 
+def _pairs(name: str) -> Table:
+    """A temporary table of (customer, tag) pairs."""
+    return _temp(name, [Column("customer_id", String(32)), Column("tag_id", String(32))])
+
+
 # --- full evaluation ----------------------------------------------------------------------------------
 
 def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: str = "full",
@@ -104,7 +109,7 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
         clock[0] = now_
     stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
     frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
-    new = _temp("tag_new", [Column("customer_id", String(32)), Column("tag_id", String(32))])
+    new = _pairs("tag_new")
     for t in (frame, new):
         t.drop(conn, checkfirst=True)
         t.create(conn)
@@ -160,8 +165,7 @@ def _apply_diff(conn, new: Table, rules: list[ActiveRule], *, now: datetime, tri
         return {}
     ct, h = CustomerTag.__table__, TagHistory.__table__
     ids = [r.tag_id for r in rules]
-    gain = _temp("tag_gain", [Column("customer_id", String(32)), Column("tag_id", String(32))])
-    lost = _temp("tag_lost", [Column("customer_id", String(32)), Column("tag_id", String(32))])
+    gain, lost = _pairs("tag_gain"), _pairs("tag_lost")
     for t in (gain, lost):
         t.drop(conn, checkfirst=True)
         t.create(conn)
@@ -170,17 +174,18 @@ def _apply_diff(conn, new: Table, rules: list[ActiveRule], *, now: datetime, tri
         not_(exists().where(new.c.tag_id == ct.c.tag_id, new.c.customer_id == ct.c.customer_id)))))
     conn.execute(insert(gain).from_select(["customer_id", "tag_id"], select(new.c.customer_id, new.c.tag_id).where(
         not_(exists().where(ct.c.tag_id == new.c.tag_id, ct.c.customer_id == new.c.customer_id)))))
-    version = case({r.tag_id: r.version for r in rules}, value=gain.c.tag_id)  # per rule, in SQL
+    def per_rule(tbl: Table, value_of):  # a value of the pair's rule, chosen in SQL by its tag
+        return case({r.tag_id: value_of(r) for r in rules}, value=tbl.c.tag_id)
     cols = ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"]
     for change, tbl, text in (("lost", lost, "不再满足规则 v"), ("gained", gain, "满足规则 v")):
-        ver = case({r.tag_id: r.version for r in rules}, value=tbl.c.tag_id)
         conn.execute(insert(h).from_select(cols, select(
-            tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()), ver, literal(trigger),
-            case({r.tag_id: f"{text}{r.version}" for r in rules}, value=tbl.c.tag_id))))
+            tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()),
+            per_rule(tbl, lambda r: r.version), literal(trigger), per_rule(tbl, lambda r: f"{text}{r.version}"))))
     conn.execute(delete(ct).where(ct.c.source == "rule", ct.c.tag_id.in_(ids), tuple_(ct.c.customer_id, ct.c.tag_id)
                                   .in_(select(lost.c.customer_id, lost.c.tag_id))))
     conn.execute(insert(ct).from_select(["customer_id", "tag_id", "source", "rule_version", "since"], select(
-        gain.c.customer_id, gain.c.tag_id, literal("rule"), version, literal(now, UTCDateTime()))
+        gain.c.customer_id, gain.c.tag_id, literal("rule"), per_rule(gain, lambda r: r.version),
+        literal(now, UTCDateTime()))
         .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
     for r in restamp:
         conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, ct.c.source == "rule", ct.c.rule_version != r.version)
