@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, insert, select
 
 from kehu.tags import engine
-from kehu.tags.models import CustomerTag, Tag
+from kehu.tags.models import CustomerTag, Tag, TagHistory
 from tests.tags.conftest import AS_OF, add_order, new_customer
 
 TIER_1 = {"北京", "上海", "广州", "深圳"}
@@ -68,7 +69,9 @@ def expected(c: dict, orders: list[tuple[date, Decimal]]) -> set[str]:
 RULE_CODES = None
 
 
-def test_builtin_rules_match_an_independent_computation(kehu, world):
+@pytest.mark.parametrize("word_bits", [engine.WORD_BITS, 4], ids=["one-mask-word", "many-mask-words"])
+def test_builtin_rules_match_an_independent_computation(kehu, world, monkeypatch, word_bits):
+    monkeypatch.setattr(engine, "WORD_BITS", word_bits)  # 4 rules a word: masks spread over ~8 words
     rng = random.Random(6)
     people: list[tuple[dict, list]] = []
     # boundaries: birthdays exactly on AS_OF at each band edge, and the day after
@@ -141,6 +144,34 @@ def test_full_evaluation_is_idempotent_and_records_history(kehu, world):
     with kehu.db.transaction() as s:  # a year later the customer is churned: active lost, churned gained
         later = engine.evaluate_all(s, cat, as_of=AS_OF + timedelta(days=365))
     assert later["changes"]["active"]["lost"] == 1 and later["changes"]["churned"]["gained"] == 1
+
+
+def test_full_evaluation_repairs_drifted_tags_and_keeps_tags_held_by_hand(kehu, world):
+    cid = new_customer(kehu, world, birth_date="1990-01-01")
+    add_order(kehu, cid, on=AS_OF - timedelta(days=5), amount=500)
+    cat = world.ctx("info").catalog
+    with kehu.db.transaction() as s:
+        engine.evaluate_all(s, cat, as_of=AS_OF)
+        ids = dict(s.execute(select(Tag.code, Tag.id)).all())
+    now = datetime.now(timezone.utc)
+    with kehu.db.transaction() as s:  # drift: a rule tag lost, a wrong one held by rule, a wrong one held by hand
+        ct = CustomerTag.__table__
+        s.execute(delete(ct).where(ct.c.customer_id == cid, ct.c.tag_id == ids["active"]))
+        s.execute(insert(ct), [dict(customer_id=cid, tag_id=ids["churned"], source="rule", rule_version=1, since=now),
+                               dict(customer_id=cid, tag_id=ids["dormant"], source="manual", rule_version=None,
+                                    since=now)])
+    with kehu.db.transaction() as s:
+        stats = engine.evaluate_all(s, cat, as_of=AS_OF)
+    assert stats["changes"]["active"] == {"gained": 1, "lost": 0}
+    assert stats["changes"]["churned"] == {"gained": 0, "lost": 1}
+    assert stats["changes"]["dormant"] == {"gained": 0, "lost": 0}  # held by hand: a rule never takes it away
+    with kehu.db.reader() as s:
+        held = dict(s.execute(select(Tag.code, CustomerTag.source).join(Tag, Tag.id == CustomerTag.tag_id)
+                              .where(CustomerTag.customer_id == cid)).all())
+        last = s.execute(select(Tag.code, TagHistory.change).join(Tag, Tag.id == TagHistory.tag_id)
+                         .where(TagHistory.customer_id == cid).order_by(TagHistory.seq.desc()).limit(2)).all()
+    assert held["active"] == "rule" and held["dormant"] == "manual" and "churned" not in held
+    assert set(last) == {("active", "gained"), ("churned", "lost")}
 
 
 def test_product_line_preference(kehu, world, lines):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 
 from kehu.kit.ids import new_id
 from kehu.leads.models import Lead
@@ -43,6 +43,27 @@ def test_grades_follow_the_ranking_rules(kehu, world):
     got = {k: grades.get(cid) for k, cid in ids.items()}
     assert got == {"top1": "A", "top2": "A", "vip": "A", "third": "B", "fourth": "B", "frequent": "B",
                    "yearly": "C", "lead": "D", "nobody": None}
+
+
+def test_a_re_evaluation_writes_only_changed_grades(client, api, kehu, world):
+    nos, ids = _setup(kehu, world)
+    cat = world.ctx("info").catalog
+    with kehu.db.transaction() as s:
+        again = engine.evaluate_all(s, cat, as_of=AS_OF)
+    assert again["grades_written"] == 0
+    g = CustomerGrade.__table__
+    with kehu.db.transaction() as s:  # a stored row that drifted is rewritten, and only that one
+        s.execute(update(g).where(g.c.customer_id == ids["yearly"]).values(stars=5, grade="A"))
+        s.execute(delete(g).where(g.c.customer_id == ids["nobody"]))
+    with kehu.db.transaction() as s:
+        fixed = engine.evaluate_all(s, cat, as_of=AS_OF)
+    assert fixed["grades_written"] == 2
+    with kehu.db.reader() as s:
+        rows = {r.customer_id: r for r in s.execute(select(g))}
+    assert rows[ids["yearly"]].grade == "C" and rows[ids["nobody"]].grade is None and len(rows) >= len(ids)
+    # an unchanged row was confirmed by the last full evaluation: its explanation says so
+    body = client.get(f"/api/v1/customers/{nos['top1']}/grade", headers=api("info")).json()
+    assert body["evaluated_at"] == fixed["at"]
 
 
 def test_rfm_scores_are_quintiles_of_the_buyers(kehu, world):

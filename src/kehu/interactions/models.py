@@ -22,7 +22,7 @@ class FollowUp(Base):
     __tablename__ = "followups"
     __entity__ = "followup"
     __table_args__ = (
-        Index("ix_followups_timeline", "customer_id", "followed_at", "id"),
+        Index("ix_followups_timeline", "customer_id", "followed_at", "id", "method"),  # method: covering for tag aggregates
         ForeignKeyConstraint(["contact_id"], ["contacts.id"], ondelete="SET NULL"),
     )
 

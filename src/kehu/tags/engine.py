@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (Column, Index, MetaData, String, Table, and_, bindparam, case, delete, exists, func, insert, literal,
-                        not_, or_, select, tuple_, type_coerce, update)
+from sqlalchemy import (BigInteger, Column, Index, Integer, MetaData, String, Table, and_, bindparam, case, cast, delete,
+                        exists, func, insert, literal, not_, or_, select, tuple_, type_coerce, update)
 from sqlalchemy.orm import Session
 
 from kehu.catalog.registry import Catalog
@@ -88,18 +88,32 @@ def _pairs(name: str) -> Table:
 
 # --- full evaluation ----------------------------------------------------------------------------------
 
+WORD_BITS = 62  # rules per mask word: bits 0–61 of a signed 64-bit integer
+
+
+def _bit(i: int) -> tuple[int, int]:
+    """(word, bit) of the i-th rule in the masks of a full evaluation."""
+    return i // WORD_BITS, 1 << (i % WORD_BITS)
+
+
 def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: str = "full",
                  progress: Progress | None = None, only: list[str] | None = None) -> dict[str, Any]:
-    """Re-evaluate every active rule (or `only` these tag codes) for every customer, then grades; counts per tag."""
+    """Re-evaluate every active rule (or `only` these tag codes) for every customer, then grades; counts per tag.
+
+    One pass over the customers builds the frame (fields and aggregates) and, in the same statement,
+    a bit mask per customer of the rules it matches (`m0`, `m1`, … — 62 rules a word). The diff then
+    compares masks: the tags each customer holds are folded into the same masks in one ordered scan of
+    customer_tags, and only customers whose masks differ are expanded into (customer, tag) pairs. Grades
+    are computed for everyone and written only where a figure changed.
+    """
     builtin.ensure(session)
     env = env_for(session, catalog, as_of)
     rules = [r for r in active_rules(session, env) if only is None or r.code in only]
     conf = builtin.settings(session)
     gaggs = grade_aggs(conf["params"]["grade_period_days"])
-    steps = len(rules) + 3
     tick = progress or (lambda *_: None)
     conn = session.connection()
-    tick("frame", 0, steps)
+    tick("frame", 0, 4)
     clock = [time.perf_counter()]
     seconds: dict[str, float] = {}
 
@@ -107,73 +121,112 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
         now_ = time.perf_counter()
         seconds[name] = round(now_ - clock[0], 3)
         clock[0] = now_
-    stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
-    frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
-    new = _pairs("tag_new")
-    for t in (frame, new):
-        t.drop(conn, checkfirst=True)
-        t.create(conn)
+    base = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values())).subquery("fr")
+    words = max(1, -(-len(rules) // WORD_BITS))
+    masks = []
+    for w in range(words):
+        terms = [case((condition(r.compiled, base, env), bit), else_=0)
+                 for i, r in enumerate(rules) for word, bit in [_bit(i)] if word == w]
+        masks.append(cast(sum(terms[1:], terms[0]) if terms else literal(0), BigInteger).label(f"m{w}"))
+    stmt = select(*base.c, *masks)
+    frame = _temp("tag_frame", [Column(c.key, BigInteger if c.key in {m.key for m in masks} else c.type)
+                                for c in stmt.selected_columns])
+    frame.drop(conn, checkfirst=True)
+    frame.create(conn)
     conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
     Index("ix_tag_frame_cid", frame.c.customer_id).create(conn)
     lap("frame")
-    tick("frame", 1, steps)
-    for i, rule in enumerate(rules, start=2):
-        conn.execute(insert(new).from_select(["customer_id", "tag_id"],
-                                             select(frame.c.customer_id, literal(rule.tag_id))
-                                             .where(condition(rule.compiled, frame, env))))
-        tick(rule.code, i, steps)
-    Index("ix_tag_new", new.c.tag_id, new.c.customer_id).create(conn)
-    lap("rules")
+    tick("diff", 1, 4)
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
-    counts = _apply_diff(conn, new, rules, now=now, trigger=trigger,
+    counts = _apply_diff(conn, frame, words, rules, now=now, trigger=trigger,
                          restamp=[r for r in rules if applied.get(r.tag_id) != r.version])
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
     lap("diff")
-    tick("grades", steps - 1, steps)
+    tick("grades", 2, 4)
+    written = None
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
         builtin.put(session, "grade.cuts", cuts)
-        g = CustomerGrade.__table__
-        conn.execute(delete(g))
-        gsel = grade_select(frame, gaggs, cuts, env, now=now)
-        conn.execute(insert(g).from_select([c.key for c in gsel.selected_columns], gsel))
+        written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now))
     total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
-    for t in (new, frame):
-        t.drop(conn)
+    frame.drop(conn)
     lap("grades")
     stats = {"as_of": as_of.isoformat(), "at": now.isoformat(), "customers": total, "rules": len(rules),
-             "changes": counts, "seconds": seconds}
+             "changes": counts, "grades_written": written, "seconds": seconds}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
-    tick("done", steps, steps)
+    tick("done", 4, 4)
     return stats
 
 
-def _apply_diff(conn, new: Table, rules: list[ActiveRule], *, now: datetime, trigger: str,
-                restamp: list[ActiveRule]) -> dict[str, dict[str, int]]:
-    """Tags gained and lost by every rule between `new` and customer_tags, recorded in the history.
+def _write_grades(conn, gsel) -> int:
+    """Store the grade rows of `gsel` where any figure differs from the stored row; the number written.
 
-    The difference is computed once, for all rules together, into two temporary tables (a rule tag
-    held by rule and no longer matched is lost; a match not yet held — by rule or by hand — is
-    gained); the history, the deletes and the inserts then read those, so each stored tag is
-    probed once however many statements use the result. Holders of the `restamp` rules (a version
-    activated since the last full evaluation) are moved to the active version; the others already
-    carry it, so their rows are not read again.
+    A customer whose grade, stars, RFM and explaining figures are unchanged keeps its row (its
+    `evaluated_at` is when those figures were first computed; the explanation also names the last
+    full evaluation, which confirmed them).
+    """
+    g = CustomerGrade.__table__
+    cols = [c.key for c in gsel.selected_columns]
+    fresh = _temp("tag_grade_new", [Column(c.key, c.type) for c in gsel.selected_columns])
+    fresh.drop(conn, checkfirst=True)
+    fresh.create(conn)
+    conn.execute(insert(fresh).from_select(cols, gsel))
+    same = [fresh.c[k].is_not_distinct_from(g.c[k]) for k in cols if k not in ("customer_id", "evaluated_at")]
+    conn.execute(delete(fresh).where(exists().where(g.c.customer_id == fresh.c.customer_id, *same)))
+    conn.execute(delete(g).where(g.c.customer_id.in_(select(fresh.c.customer_id))))
+    conn.execute(insert(g).from_select(cols, select(*fresh.c).order_by(fresh.c.customer_id)))
+    n = conn.execute(select(func.count()).select_from(fresh)).scalar_one()
+    fresh.drop(conn)
+    return n
+
+
+def _apply_diff(conn, frame: Table, words: int, rules: list[ActiveRule], *, now: datetime, trigger: str,
+                restamp: list[ActiveRule]) -> dict[str, dict[str, int]]:
+    """Tags gained and lost by every rule between the frame's masks and customer_tags, recorded in the history.
+
+    The tags customers hold are folded into masks of the same bits (`h`: held by rule or by hand — a
+    match already held is not gained again; `r`: held by rule — only those are lost), one ordered scan
+    of customer_tags. Customers whose masks differ are expanded into the temporary pair tables
+    `tag_gain` / `tag_lost`; the history, the deletes and the inserts read those. Holders of the
+    `restamp` rules (a version activated since the last full evaluation) are moved to the active
+    version; the others already carry it, so their rows are not read again.
     """
     if not rules:
         return {}
     ct, h = CustomerTag.__table__, TagHistory.__table__
-    ids = [r.tag_id for r in rules]
+    bits = _temp("tag_bits", [Column("tag_id", String(32), primary_key=True), Column("word", Integer),
+                              Column("bit", BigInteger)])
+    held = _temp("tag_held", [Column("customer_id", String(32), primary_key=True)]
+                 + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("h", "r")])
+    delta = _temp("tag_delta", [Column("customer_id", String(32))]
+                  + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("g", "l")])
     gain, lost = _pairs("tag_gain"), _pairs("tag_lost")
-    for t in (gain, lost):
+    for t in (bits, held, delta, gain, lost):
         t.drop(conn, checkfirst=True)
         t.create(conn)
-    conn.execute(insert(lost).from_select(["customer_id", "tag_id"], select(ct.c.customer_id, ct.c.tag_id).where(
-        ct.c.source == "rule", ct.c.tag_id.in_(ids),
-        not_(exists().where(new.c.tag_id == ct.c.tag_id, new.c.customer_id == ct.c.customer_id)))))
-    conn.execute(insert(gain).from_select(["customer_id", "tag_id"], select(new.c.customer_id, new.c.tag_id).where(
-        not_(exists().where(ct.c.tag_id == new.c.tag_id, ct.c.customer_id == new.c.customer_id)))))
+    conn.execute(insert(bits), [{"tag_id": r.tag_id, "word": w, "bit": b} for i, r in enumerate(rules)
+                                for w, b in [_bit(i)]])
+    by_rule = ct.c.source == "rule"
+    conn.execute(insert(held).from_select([c.key for c in held.c], select(
+        ct.c.customer_id, *[cast(func.sum(case((bits.c.word == w, bits.c.bit), else_=0)), BigInteger)
+                            if k == "h" else
+                            cast(func.sum(case((and_(bits.c.word == w, by_rule), bits.c.bit), else_=0)), BigInteger)
+                            for w in range(words) for k in ("h", "r")])
+        .select_from(ct.join(bits, bits.c.tag_id == ct.c.tag_id)).group_by(ct.c.customer_id)))
+    changes = []
+    for w in range(words):
+        m, hw, rw = frame.c[f"m{w}"], func.coalesce(held.c[f"h{w}"], 0), func.coalesce(held.c[f"r{w}"], 0)
+        changes += [m.bitwise_and(hw.bitwise_not()).label(f"g{w}"), rw.bitwise_and(m.bitwise_not()).label(f"l{w}")]
+    conn.execute(insert(delta).from_select(["customer_id"] + [c.key for c in changes],
+                                           select(frame.c.customer_id, *changes)
+                                           .select_from(frame.outerjoin(held, held.c.customer_id == frame.c.customer_id))
+                                           .where(or_(*(c.element != 0 for c in changes)))))
+    for tbl, k in ((gain, "g"), (lost, "l")):
+        word_mask = case({w: delta.c[f"{k}{w}"] for w in range(words)}, value=bits.c.word)
+        conn.execute(insert(tbl).from_select(["customer_id", "tag_id"], select(delta.c.customer_id, bits.c.tag_id)
+                                             .select_from(delta.join(bits, word_mask.bitwise_and(bits.c.bit) != 0))))
     def per_rule(tbl: Table, value_of):  # a value of the pair's rule, chosen in SQL by its tag
         return case({r.tag_id: value_of(r) for r in rules}, value=tbl.c.tag_id)
     cols = ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"]
@@ -181,21 +234,21 @@ def _apply_diff(conn, new: Table, rules: list[ActiveRule], *, now: datetime, tri
         conn.execute(insert(h).from_select(cols, select(
             tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()),
             per_rule(tbl, lambda r: r.version), literal(trigger), per_rule(tbl, lambda r: f"{text}{r.version}"))))
-    conn.execute(delete(ct).where(ct.c.source == "rule", ct.c.tag_id.in_(ids), tuple_(ct.c.customer_id, ct.c.tag_id)
+    conn.execute(delete(ct).where(by_rule, tuple_(ct.c.customer_id, ct.c.tag_id)
                                   .in_(select(lost.c.customer_id, lost.c.tag_id))))
     conn.execute(insert(ct).from_select(["customer_id", "tag_id", "source", "rule_version", "since"], select(
         gain.c.customer_id, gain.c.tag_id, literal("rule"), per_rule(gain, lambda r: r.version),
         literal(now, UTCDateTime()))
         .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
     for r in restamp:
-        conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, ct.c.source == "rule", ct.c.rule_version != r.version)
+        conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, by_rule, ct.c.rule_version != r.version)
                      .values(rule_version=r.version))
     counts = {r.code: {"gained": 0, "lost": 0} for r in rules}
     code = {r.tag_id: r.code for r in rules}
     for change, tbl in (("gained", gain), ("lost", lost)):
         for tid, n in conn.execute(select(tbl.c.tag_id, func.count()).group_by(tbl.c.tag_id)):
             counts[code[tid]][change] = n
-    for t in (gain, lost):
+    for t in (bits, held, delta, gain, lost):
         t.drop(conn)
     return counts
 

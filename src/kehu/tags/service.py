@@ -7,7 +7,7 @@ members, history) are limited to the caller's scope and shown through the presen
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import false, func, not_, select
@@ -429,5 +429,8 @@ def explain_grade(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, A
     rfm = (f"RFM：最近购买 R={g.r}、频次 F={g.f}、金额 M={g.m}（1–5分，按购买客户的五分位）" if g.r
            else "RFM：从未购买，无评分")
     stars = f"星级 {g.stars}：按 F 与 M 的平均分" + ("，潜在客户加1星" if g.potential else "") + "，最低1星、最高5星"
+    # a full evaluation rewrites only changed grades: an unchanged row was confirmed by the last one
+    full = (conf["stored"].get("last_full_evaluation") or {}).get("at")
+    at = max(g.evaluated_at, datetime.fromisoformat(full)) if full else g.evaluated_at
     return {"grade": g.grade, "stars": g.stars, "r": g.r, "f": g.f, "m": g.m, "reasons": reasons,
-            "rfm": rfm, "stars_reason": stars, "evaluated_at": g.evaluated_at.isoformat()}
+            "rfm": rfm, "stars_reason": stars, "evaluated_at": at.isoformat()}
