@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import delete, insert, select
 
-from kehu.tags import engine
+from kehu.tags import engine, sources
 from kehu.tags.models import CustomerTag, Tag, TagHistory
 from tests.tags.conftest import AS_OF, add_order, new_customer
 
@@ -72,6 +72,8 @@ RULE_CODES = None
 @pytest.mark.parametrize("word_bits", [engine.WORD_BITS, 4], ids=["one-mask-word", "many-mask-words"])
 def test_builtin_rules_match_an_independent_computation(kehu, world, monkeypatch, word_bits):
     monkeypatch.setattr(engine, "WORD_BITS", word_bits)  # 4 rules a word: masks spread over ~8 words
+    fetched = []  # on a SQLite file the sources are grouped by parallel readers over ranges of customers
+    monkeypatch.setattr(sources, "_fetch", lambda eng, q, real=sources._fetch: fetched.append(1) or real(eng, q))
     rng = random.Random(6)
     people: list[tuple[dict, list]] = []
     # boundaries: birthdays exactly on AS_OF at each band edge, and the day after
@@ -116,7 +118,12 @@ def test_builtin_rules_match_an_independent_computation(kehu, world, monkeypatch
             add_order(kehu, cid, on=on, amount=amount)
         ids.append(cid)
     with kehu.db.transaction() as s:
-        engine.evaluate_all(s, world.ctx("info").catalog, as_of=AS_OF)
+        stats = engine.evaluate_all(s, world.ctx("info").catalog, as_of=AS_OF)
+    if kehu.db.dialect == "sqlite":  # orders, items, follow-ups, communications, leads: each in every range
+        assert len(fetched) == sources.PARTS * 4 or len(fetched) == sources.PARTS * 5
+    else:
+        assert fetched == []  # PostgreSQL groups in the transaction itself
+    assert stats["customers"] >= len(ids)
     with kehu.db.reader() as s:
         got: dict[str, set[str]] = {cid: set() for cid in ids}
         codes = set(s.execute(select(Tag.code).where(Tag.builtin.is_(True), Tag.mode == "rule",
@@ -187,3 +194,22 @@ def test_product_line_preference(kehu, world, lines):
         rows = set(s.execute(select(CustomerTag.customer_id, Tag.code).join(Tag).where(Tag.code.like("line_%"))).all())
     # 40 % of the year's item spend is the threshold: 400/1000 qualifies, 399/1000 does not
     assert rows == {(cid, "line_sw"), (cid, "line_hw"), (other, "line_hw")}
+
+
+def test_cli_evaluates_everyone_and_reports_the_changes(kehu, world, monkeypatch):
+    from typer.testing import CliRunner
+
+    from kehu.cli import app
+
+    cid = new_customer(kehu, world, birth_date="1990-01-01")
+    add_order(kehu, cid, on=AS_OF - timedelta(days=5), amount=500)
+    monkeypatch.setattr("kehu.runtime.Kehu", lambda: kehu)
+    result = CliRunner().invoke(app, ["tags", "evaluate", "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "新增标签" in result.output and "等级有变化" in result.output
+    again = CliRunner().invoke(app, ["tags", "evaluate", "--as-of", AS_OF.isoformat()])
+    assert "新增标签 0，移除 0；等级有变化 0 个" in again.output
+    with kehu.db.reader() as s:
+        held = set(s.execute(select(Tag.code).join(CustomerTag, CustomerTag.tag_id == Tag.id)
+                             .where(CustomerTag.customer_id == cid)).scalars())
+    assert {"active", "age_36_45"} <= held

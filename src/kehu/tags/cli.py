@@ -31,7 +31,8 @@ def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-M
             stats = engine.evaluate_all(session, kehu.catalog(session), as_of=day, progress=tick)
     gained = sum(c["gained"] for c in stats["changes"].values())
     lost = sum(c["lost"] for c in stats["changes"].values())
-    Console().print(f"客户 {stats['customers']} 个，规则 {stats['rules']} 条：新增标签 {gained}，移除 {lost}")
+    Console().print(f"客户 {stats['customers']} 个，规则 {stats['rules']} 条：新增标签 {gained}，移除 {lost}；"
+                    f"等级有变化 {stats['grades_written']} 个")
 
 
 def register(app: typer.Typer) -> None:

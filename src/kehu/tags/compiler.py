@@ -461,24 +461,22 @@ def agg_expr(agg: Agg, as_of: date) -> tuple[ColumnElement, ColumnElement]:
     return getattr(func, agg.func)(value), t
 
 
-def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids: list[str] | None = None,
-                 extra_aggs: set[Agg] = frozenset()):
-    """One row per customer with every field, aggregate and grade the given rules read."""
-    from kehu.customers.models import Customer
-    from kehu.tags.models import CustomerGrade
-
-    rules = needs if isinstance(needs, list) else [needs]
-    cust = Customer.__table__
+def _needs(rules: list[Compiled], extra_aggs: set[Agg]) -> tuple[set[str], dict[str, list[Agg]], set[str]]:
+    """(customer fields, aggregates by source, grade fields) the rules read."""
     fields = {"status"} | set().union(*(r.fields for r in rules))
-    aggs = set(extra_aggs).union(*(r.aggs for r in rules))
-    grades = set().union(*(r.grades for r in rules))
-    cols = [cust.c.id.label("customer_id")] + [cust.c[f].label(f"f_{f}") for f in sorted(fields)]
-    joined = cust
-    upper = as_of + timedelta(days=1)
     by_source: dict[str, list[Agg]] = {}
-    for a in sorted(aggs, key=lambda a: a.key):
+    for a in sorted(set(extra_aggs).union(*(r.aggs for r in rules)), key=lambda a: a.key):
         by_source.setdefault(a.source, []).append(a)
-    for name, group in sorted(by_source.items()):
+    return fields, by_source, set().union(*(r.grades for r in rules))
+
+
+def source_selects(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None,
+                   extra_aggs: set[Agg] = frozenset()) -> dict[str, Any]:
+    """Per source, the grouped query of its aggregates: `cid` and one column per aggregate (`Agg.key`)."""
+    rules = needs if isinstance(needs, list) else [needs]
+    upper = as_of + timedelta(days=1)
+    out = {}
+    for name, group in sorted(_needs(rules, set(extra_aggs))[1].items()):
         src = _source(name)
         exprs = [agg_expr(a, as_of)[0].label(a.key) for a in group]
         q = (select(src["customer"].label("cid"), *exprs).select_from(src["from_"])
@@ -490,7 +488,35 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids:
             q = q.where(_among(src["customer"], customer_ids))
         for table, index in src.get("hints", {}).items():
             q = q.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
-        sub = q.subquery(f"s_{name}")
+        out[name] = q
+    return out
+
+
+def source_customer(name: str):
+    """The customer column of a source's grouped query (to restrict it to a range of customers)."""
+    return _source(name)["customer"]
+
+
+def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None,
+                 extra_aggs: set[Agg] = frozenset(), sources: dict[str, Any] | None = None):
+    """One row per customer with every field, aggregate and grade the given rules read.
+
+    `sources` may give, per source, a table already holding its grouped query's rows (a full
+    evaluation materialises them, in parallel on SQLite); other sources are grouped subqueries.
+    """
+    from kehu.customers.models import Customer
+    from kehu.tags.models import CustomerGrade
+
+    rules = needs if isinstance(needs, list) else [needs]
+    cust = Customer.__table__
+    fields, by_source, grades = _needs(rules, set(extra_aggs))
+    cols = [cust.c.id.label("customer_id")] + [cust.c[f].label(f"f_{f}") for f in sorted(fields)]
+    joined = cust
+    queries = source_selects(rules, as_of, customer_ids=customer_ids, extra_aggs=extra_aggs)
+    for name, group in sorted(by_source.items()):
+        sub = (sources or {}).get(name)
+        if sub is None:
+            sub = queries[name].subquery(f"s_{name}")
         joined = joined.outerjoin(sub, sub.c.cid == cust.c.id)
         for a in group:
             c = sub.c[a.key]

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from kehu.catalog.registry import Catalog
 from kehu.db import UTCDateTime, utcnow
 from kehu.tags import builtin
-from kehu.tags.compiler import Agg, Compiled, Env, check, condition, frame_select
+from kehu.tags.compiler import Agg, Compiled, Env, check, condition, frame_select, source_selects
 from kehu.tags.models import CustomerGrade, CustomerTag, Tag, TagHistory, TagRule
+from kehu.tags.sources import materialise
 
 Progress = Callable[[str, int, int], None]
 
@@ -100,8 +101,10 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
                  progress: Progress | None = None, only: list[str] | None = None) -> dict[str, Any]:
     """Re-evaluate every active rule (or `only` these tag codes) for every customer, then grades; counts per tag.
 
-    One pass over the customers builds the frame (fields and aggregates) and, in the same statement,
-    a bit mask per customer of the rules it matches (`m0`, `m1`, … — 62 rules a word). The diff then
+    Each source's aggregates are grouped into a temporary table first (on a SQLite file by parallel
+    readers: `kehu.tags.sources`). One pass over the customers then builds the frame (fields and
+    aggregates) and, in the same statement, a bit mask per customer of the rules it matches (`m0`,
+    `m1`, … — 62 rules a word). The diff then
     compares masks: the tags each customer holds are folded into the same masks in one ordered scan of
     customer_tags, and only customers whose masks differ are expanded into (customer, tag) pairs. Grades
     are computed for everyone and written only where a figure changed.
@@ -113,7 +116,6 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
     gaggs = grade_aggs(conf["params"]["grade_period_days"])
     tick = progress or (lambda *_: None)
     conn = session.connection()
-    tick("frame", 0, 4)
     clock = [time.perf_counter()]
     seconds: dict[str, float] = {}
 
@@ -121,7 +123,17 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
         now_ = time.perf_counter()
         seconds[name] = round(now_ - clock[0], 3)
         clock[0] = now_
-    base = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values())).subquery("fr")
+    needs, extra = [r.compiled for r in rules], set(gaggs.values())
+    queries = source_selects(needs, as_of, extra_aggs=extra)
+    steps, done = len(queries) + 4, [0]
+
+    def step(what: str) -> None:
+        done[0] += 1
+        tick(what, done[0], steps)
+    tick("sources", 0, steps)
+    sources = materialise(conn, queries, progress=step)
+    lap("sources")
+    base = frame_select(needs, as_of, extra_aggs=extra, sources=sources).subquery("fr")
     words = max(1, -(-len(rules) // WORD_BITS))
     masks = []
     for w in range(words):
@@ -135,15 +147,17 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
     frame.create(conn)
     conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
     Index("ix_tag_frame_cid", frame.c.customer_id).create(conn)
+    for t in sources.values():
+        t.drop(conn)
     lap("frame")
-    tick("diff", 1, 4)
+    step("frame")
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
     counts = _apply_diff(conn, frame, words, rules, now=now, trigger=trigger,
                          restamp=[r for r in rules if applied.get(r.tag_id) != r.version])
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
     lap("diff")
-    tick("grades", 2, 4)
+    step("diff")
     written = None
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
@@ -156,7 +170,8 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
              "changes": counts, "grades_written": written, "seconds": seconds}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
-    tick("done", 4, 4)
+    step("grades")
+    step("done")
     return stats
 
 
