@@ -267,6 +267,7 @@ def incremental(kehu, n: int, seed: int) -> dict[str, list[float]]:
     service.today = lambda: AS_OF  # the bench's data ends on its evaluation day
     realtime.install(kehu)
     rng = random.Random(seed)
+    stamp = f"{int(time.time()) % 10**8:08d}"  # order numbers of this run: never those of an earlier one
     with kehu.db.reader() as s:
         every = list(s.execute(select(Customer.id).where(Customer.status != "archived")).scalars())
     ids = rng.sample(every, min(n, len(every)))
@@ -286,7 +287,7 @@ def incremental(kehu, n: int, seed: int) -> dict[str, list[float]]:
                 t0 = time.perf_counter()
                 with kehu.db.transaction() as s:
                     s.execute(insert(Order.__table__).values(
-                        id=new_id(), customer_id=cid, order_no=f"HTB{len(kind)}{i:08d}", status="signed",
+                        id=new_id(), customer_id=cid, order_no=f"HTB{stamp}{len(kind)}{i:06d}", status="signed",
                         delivery_status="pending", total_amount=Decimal("1234.00"),
                         created_at=datetime.combine(AS_OF, datetime.min.time(), timezone.utc) + timedelta(hours=10),
                         updated_at=datetime.now(timezone.utc)))
@@ -297,6 +298,25 @@ def incremental(kehu, n: int, seed: int) -> dict[str, list[float]]:
         engine.evaluate_customers = original
     assert len(out["update"]) == len(ids), "the real-time hook did not run once per order"
     return out
+
+
+def reset_in_place(store: Path) -> None:
+    """An in-place run starts like a copy: no tags, history, grades or cut values; no orders of earlier runs."""
+    con = sqlite3.connect(store)
+    try:
+        con.execute("PRAGMA foreign_keys=ON")
+        for sql in ("DELETE FROM orders WHERE order_no LIKE 'HTB%'", "DELETE FROM customer_tags",
+                    "DELETE FROM tag_history", "DELETE FROM customer_grades",
+                    "DELETE FROM tag_settings WHERE key IN ('rule_versions', 'grade.cuts', 'last_full_evaluation')"):
+            con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+
+
+def note(**figures) -> None:
+    """A figure as soon as it is known (stderr), so a later failure does not lose it."""
+    print(json.dumps(figures, ensure_ascii=False), file=sys.stderr, flush=True)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -320,17 +340,24 @@ def main() -> None:
     bigstore.build(target, customers=args.customers, orders=args.orders, seed=args.seed)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
+    if args.in_place:
+        _runtime(target, bigstore.keys_for(target)).db.engine.dispose()  # migrated first
+        reset_in_place(target)
     store = target if args.in_place else _copy(target)
     copy_s = time.perf_counter() - t0
+    note(build_s=round(build_s, 1), copy_or_reset_s=round(copy_s, 1))
     kehu = _runtime(store, bigstore.keys_for(target))
     ours_s, ours = kehu_full(kehu)
+    note(kehu_full_s=round(ours_s, 2), phases=ours["phases"], grades=ours["grades"])
     again_s, again = kehu_full(kehu)  # the scheduled re-evaluation: the tags are stored, only changes are written
+    note(kehu_again_s=round(again_s, 2), phases=again["phases"])
     assert {k: again[k] for k in ("tags", "grades", "stars_r_f_m")} == {k: ours[k] for k in ("tags", "grades", "stars_r_f_m")}
     with tempfile.TemporaryDirectory(dir=bigstore.DATA) as tmp:
         export_s = export_csv(store, Path(tmp))
         con, load_s = duck_load(Path(tmp))
         duck_s, duck = duck_run(con)
         con.close()
+    note(duckdb_export_s=round(export_s, 2), duckdb_load_s=round(load_s, 2), duckdb_sql_s=round(duck_s, 2))
     inc = incremental(kehu, args.incremental, args.seed)
     mismatch = {k: (ours["tags"].get(k, 0), duck["tags"].get(k, 0)) for k in set(ours["tags"]) | set(duck["tags"])
                 if ours["tags"].get(k, 0) != duck["tags"].get(k, 0)}
@@ -349,6 +376,8 @@ def main() -> None:
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
     kehu.db.engine.dispose()
+    if args.in_place:
+        reset_in_place(target)  # the shared store keeps no bench orders (its report cells follow by trigger)
     for p in (store, Path(f"{store}-wal"), Path(f"{store}-shm")) if store != target else ():
         p.unlink(missing_ok=True)
     if not same:

@@ -89,11 +89,15 @@ def _items():
     from kehu.orders.models import Order, OrderItem, Product, ProductLine
     o, i, p, pl = Order.__table__, OrderItem.__table__, Product.__table__, ProductLine.__table__
     amount = func.coalesce(i.c.amount, i.c.quantity * i.c.unit_price)
-    return dict(from_=i.join(o, i.c.order_id == o.c.id).join(p, i.c.product_id == p.c.id).join(pl, p.c.line_id == pl.c.id),
+    # line and product filters test the item's product against the (small) catalogue once per statement
+    # (an IN subquery), not by joining products and lines for every item: 23 s → 17 s over 16M items
+    return dict(from_=i.join(o, i.c.order_id == o.c.id),
                 customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"amount": (amount, "金额"), "quantity": (i.c.quantity, "数量")},
-                filters={"line": pl.c.code, "product": p.c.code}, where=one_of(o.c.status, PURCHASE_STATUSES),
-                hints={o: "ix_orders_customer_activity"})
+                filters={"line": lambda code: i.c.product_id.in_(
+                             select(p.c.id).join(pl, pl.c.id == p.c.line_id).where(pl.c.code == code)),
+                         "product": lambda code: i.c.product_id.in_(select(p.c.id).where(p.c.code == code))},
+                where=one_of(o.c.status, PURCHASE_STATUSES), hints={o: "ix_orders_customer_activity"})
 
 
 def _payments():
@@ -188,6 +192,7 @@ class Compiled:
     grades: set[str] = field(default_factory=set)
     tag_codes: set[str] = field(default_factory=set)
     levels: dict[str, int] = field(default_factory=dict)  # field → effective level used
+    derived: set[str] = field(default_factory=set)  # values computed once per customer in the frame (city_tier)
 
 
 @dataclass
@@ -342,6 +347,7 @@ def _field_type(node: Node, env: Env, out: Compiled, problems: list, *, presence
         return "age"
     if name == "city_tier":
         out.fields.update({"city", "district"})
+        out.derived.add("city_tier")
         return "str"
     if name in GRADE_FIELDS:
         out.grades.add(name)
@@ -451,7 +457,8 @@ def agg_expr(agg: Agg, as_of: date) -> tuple[ColumnElement, ColumnElement]:
     if agg.window is not None:
         conds.append(t >= day_bound(src["kind"], as_of - timedelta(days=agg.window - 1)))
     for key, value in agg.filters:
-        conds.append(src["filters"][key] == value)
+        test = src["filters"][key]  # a column compared with the value, or a function of the value
+        conds.append(test == value if isinstance(test, ColumnElement) else test(value))
     if agg.func == "count":
         return func.count(case((and_(*conds), 1)) if conds else literal(1)), t
     if agg.func == "days_since":
@@ -492,18 +499,9 @@ def source_selects(needs: Compiled | list[Compiled], as_of: date, *, customer_id
     return out
 
 
-def source_customer(name: str):
-    """The customer column of a source's grouped query (to restrict it to a range of customers)."""
-    return _source(name)["customer"]
-
-
 def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None,
-                 extra_aggs: set[Agg] = frozenset(), sources: dict[str, Any] | None = None):
-    """One row per customer with every field, aggregate and grade the given rules read.
-
-    `sources` may give, per source, a table already holding its grouped query's rows (a full
-    evaluation materialises them, in parallel on SQLite); other sources are grouped subqueries.
-    """
+                 extra_aggs: set[Agg] = frozenset()):
+    """One row per customer with every field, aggregate and grade the given rules read."""
     from kehu.customers.models import Customer
     from kehu.tags.models import CustomerGrade
 
@@ -511,12 +509,12 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=
     cust = Customer.__table__
     fields, by_source, grades = _needs(rules, set(extra_aggs))
     cols = [cust.c.id.label("customer_id")] + [cust.c[f].label(f"f_{f}") for f in sorted(fields)]
+    if any("city_tier" in r.derived for r in rules):  # once per customer, however many rules read it
+        cols.append(tier_expr(cust.c.city, cust.c.district).label("d_city_tier"))
     joined = cust
     queries = source_selects(rules, as_of, customer_ids=customer_ids, extra_aggs=extra_aggs)
     for name, group in sorted(by_source.items()):
-        sub = (sources or {}).get(name)
-        if sub is None:
-            sub = queries[name].subquery(f"s_{name}")
+        sub = queries[name].subquery(f"s_{name}")
         joined = joined.outerjoin(sub, sub.c.cid == cust.c.id)
         for a in group:
             c = sub.c[a.key]
@@ -636,12 +634,14 @@ def _has_tag(node: Node, fr, env: Env) -> ColumnElement[bool]:
     return exists().where(ct.c.customer_id == fr.c.customer_id, ct.c.tag_id == tag_id)
 
 
-def _tier_case(fr) -> ColumnElement:
+def tier_expr(city, district) -> ColumnElement:
+    """The region tier of an address in SQL (twin of `tier_of`): each tier's cities as one IN list, which
+    SQLite probes through a once-built index instead of comparing the city with every name in turn."""
     tiers = city_tiers()
-    whens = [(or_(fr.c.f_district.like("%县"), fr.c.f_district.like("%旗")), "农村")]
+    whens = [(or_(district.like("%县"), district.like("%旗")), "农村")]
     for tier in ("一线", "新一线", "二线"):
-        whens.append((one_of(fr.c.f_city, sorted(c for c, t in tiers.items() if t == tier)), tier))
-    whens.append((fr.c.f_city.is_not(None), "三线及以下"))
+        whens.append((city.in_([literal(c) for c in sorted(c for c, t in tiers.items() if t == tier)]), tier))
+    whens.append((city.is_not(None), "三线及以下"))
     return case(*whens, else_=null())
 
 
@@ -650,7 +650,7 @@ def _value(node: Node, fr, env: Env) -> ColumnElement:
     if k == "name":
         name = node.args[0]
         if name == "city_tier":
-            return _tier_case(fr)
+            return fr.c.d_city_tier
         if name in GRADE_FIELDS:
             return fr.c[f"g_{name}"]
         return fr.c[f"f_{name}"]
