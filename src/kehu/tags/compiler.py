@@ -539,7 +539,12 @@ def _among(col, ids):
 
 def condition(rule: Compiled, frame, env: Env) -> ColumnElement[bool]:
     """The rule as a WHERE clause over a frame (subquery or temporary table); archived customers never match."""
-    return and_(frame.c.f_status != "archived", _bool(rule.tree, frame, env))
+    return and_(frame.c.f_status != "archived", matches(rule, frame, env))
+
+
+def matches(rule: Compiled, frame, env: Env) -> ColumnElement[bool]:
+    """The rule's own condition, without the exclusion of archived customers (callers must add it)."""
+    return _bool(rule.tree, frame, env)
 
 
 def _bool(node: Node, fr, env: Env) -> ColumnElement[bool]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kehu.catalog.registry import Catalog
 from kehu.db import UTCDateTime, utcnow
 from kehu.tags import builtin
-from kehu.tags.compiler import Agg, Compiled, Env, check, condition, frame_select
+from kehu.tags.compiler import Agg, Compiled, Env, check, condition, frame_select, matches
 from kehu.tags.models import CustomerGrade, CustomerTag, Tag, TagHistory, TagRule
 
 Progress = Callable[[str, int, int], None]
@@ -160,10 +160,11 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     lap("frame")
     tick("rules", 1, 4)
     bits = []
-    for w in range(words):
-        terms = [case((condition(r.compiled, frame, env), bit), else_=0)
+    for w in range(words):  # `condition` without its "not archived" part, tested once for all the word's rules
+        terms = [case((matches(r.compiled, frame, env), bit), else_=0)
                  for i, r in enumerate(rules) for word, bit in [_bit(i)] if word == w]
-        bits.append(cast(sum(terms[1:], terms[0]) if terms else literal(0), BigInteger))
+        bits.append(cast(case((frame.c.f_status != "archived", sum(terms[1:], terms[0]) if terms else 0), else_=0),
+                         BigInteger))
     conn.execute(insert(masks).from_select([c.key for c in masks.c], select(frame.c.customer_id, *bits)))
     lap("rules")
     tick("diff", 2, 4)
@@ -347,8 +348,8 @@ def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[st
     rules, env, tags_stmt, grade_stmt, gaggs, conf = _plan(session, catalog, as_of)
     conn = session.connection()
     now = utcnow()
-    matches = {row[0]: {rules[i].tag_id for i, v in enumerate(row[1:]) if v}
-               for cid in customer_ids for row in conn.execute(tags_stmt, {"cid": cid})}
+    wanted = {row[0]: {rules[i].tag_id for i, v in enumerate(row[1:]) if v}
+              for cid in customer_ids for row in conn.execute(tags_stmt, {"cid": cid})}
     ct, h = CustomerTag.__table__, TagHistory.__table__
     by_tag = {r.tag_id: r for r in rules}
     current: dict[str, dict[str, tuple[str, int | None]]] = {cid: {} for cid in customer_ids}
@@ -357,7 +358,7 @@ def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[st
         current.setdefault(cid, {})[tid] = (source, ver)
     changes, hist = [], []
     for cid in customer_ids:
-        want = matches.get(cid, set())
+        want = wanted.get(cid, set())
         have = current.get(cid, {})
         for tid, rule in by_tag.items():
             held = have.get(tid)
@@ -468,10 +469,16 @@ def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *
     """Grade, stars, RFM and explaining figures per customer of the frame (SPEC §6 ranking rules)."""
     ct = CustomerTag.__table__
     c = {k: frame.c[a.key] for k, a in gaggs.items()}
+    joined = frame
 
-    def tagged(code: str):
+    def tagged(code: str):  # one outer join per tag: read once per customer however often the result is used
+        nonlocal joined
         tid = env.tag_ids.get(code)
-        return exists().where(ct.c.customer_id == frame.c.customer_id, ct.c.tag_id == tid) if tid else literal(False)
+        if not tid:
+            return literal(False)
+        held = ct.alias(f"held_{code}")
+        joined = joined.outerjoin(held, and_(held.c.customer_id == frame.c.customer_id, held.c.tag_id == tid))
+        return held.c.customer_id.is_not(None)
     vip, pot = tagged("vip"), tagged("potential")
     a_rank = within(c["spend_q"], frame.c.customer_id, cuts.get("a_spend"))
     b_rank = within(c["spend_q"], frame.c.customer_id, cuts.get("b_spend"))
@@ -491,4 +498,4 @@ def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *
                   c["spend_y"].label("spend_y"), c["freq_y"].label("freq_y"), c["last"].label("last_purchase"),
                   vip.label("vip"), pot.label("potential"),
                   (literal(now, UTCDateTime()) if now is not None else bindparam("evaluated_at", type_=UTCDateTime()))
-                  .label("evaluated_at"))
+                  .label("evaluated_at")).select_from(joined)
