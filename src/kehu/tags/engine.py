@@ -229,7 +229,8 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
         return {}
     ct, h = CustomerTag.__table__, TagHistory.__table__
     bits = _temp("tag_bits", [Column("tag_id", String(32), primary_key=True), Column("word", Integer),
-                              Column("bit", BigInteger)])
+                              Column("bit", BigInteger), Column("version", Integer), Column("gained", String(60)),
+                              Column("lost", String(60))])  # a rule's bit, version and history reasons
     held = _temp("tag_held", [Column("customer_id", String(32), primary_key=True)]
                  + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("h", "r")])
     delta = _temp("tag_delta", [Column("customer_id", String(32))]
@@ -238,8 +239,9 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
     for t in (bits, held, delta, gain, lost):
         t.drop(conn, checkfirst=True)
         t.create(conn)
-    conn.execute(insert(bits), [{"tag_id": r.tag_id, "word": w, "bit": b} for i, r in enumerate(rules)
-                                for w, b in [_bit(i)]])
+    conn.execute(insert(bits), [{"tag_id": r.tag_id, "word": w, "bit": b, "version": r.version,
+                                 "gained": f"满足规则 v{r.version}", "lost": f"不再满足规则 v{r.version}"}
+                                for i, r in enumerate(rules) for w, b in [_bit(i)]])
     by_rule = ct.c.source == "rule"
     conn.execute(insert(held).from_select([c.key for c in held.c], select(
         ct.c.customer_id, *[cast(func.sum(case((bits.c.word == w, bits.c.bit), else_=0)), BigInteger)
@@ -259,18 +261,16 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
         word_mask = case({w: delta.c[f"{k}{w}"] for w in range(words)}, value=bits.c.word)
         conn.execute(insert(tbl).from_select(["customer_id", "tag_id"], select(delta.c.customer_id, bits.c.tag_id)
                                              .select_from(delta.join(bits, word_mask.bitwise_and(bits.c.bit) != 0))))
-    def per_rule(tbl: Table, value_of):  # a value of the pair's rule, chosen in SQL by its tag
-        return case({r.tag_id: value_of(r) for r in rules}, value=tbl.c.tag_id)
     cols = ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"]
-    for change, tbl, text in (("lost", lost, "不再满足规则 v"), ("gained", gain, "满足规则 v")):
+    for change, tbl in (("lost", lost), ("gained", gain)):
         conn.execute(insert(h).from_select(cols, select(
-            tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()),
-            per_rule(tbl, lambda r: r.version), literal(trigger), per_rule(tbl, lambda r: f"{text}{r.version}"))))
+            tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()), bits.c.version,
+            literal(trigger), bits.c[change]).select_from(tbl.join(bits, bits.c.tag_id == tbl.c.tag_id))))
     conn.execute(delete(ct).where(by_rule, tuple_(ct.c.customer_id, ct.c.tag_id)
                                   .in_(select(lost.c.customer_id, lost.c.tag_id))))
     conn.execute(insert(ct).from_select(["customer_id", "tag_id", "source", "rule_version", "since"], select(
-        gain.c.customer_id, gain.c.tag_id, literal("rule"), per_rule(gain, lambda r: r.version),
-        literal(now, UTCDateTime()))
+        gain.c.customer_id, gain.c.tag_id, literal("rule"), bits.c.version, literal(now, UTCDateTime()))
+        .select_from(gain.join(bits, bits.c.tag_id == gain.c.tag_id))
         .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
     for r in restamp:
         conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, by_rule, ct.c.rule_version != r.version)
