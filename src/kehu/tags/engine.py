@@ -268,18 +268,18 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
             literal(trigger), bits.c[change]).select_from(tbl.join(bits, bits.c.tag_id == tbl.c.tag_id))))
     conn.execute(delete(ct).where(by_rule, tuple_(ct.c.customer_id, ct.c.tag_id)
                                   .in_(select(lost.c.customer_id, lost.c.tag_id))))
+    for r in restamp:  # before the inserts: rows gained now already carry the active version
+        conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, by_rule, ct.c.rule_version != r.version)
+                     .values(rule_version=r.version))
     conn.execute(insert(ct).from_select(["customer_id", "tag_id", "source", "rule_version", "since"], select(
         gain.c.customer_id, gain.c.tag_id, literal("rule"), bits.c.version, literal(now, UTCDateTime()))
         .select_from(gain.join(bits, bits.c.tag_id == gain.c.tag_id))
         .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
-    for r in restamp:
-        conn.execute(update(ct).where(ct.c.tag_id == r.tag_id, by_rule, ct.c.rule_version != r.version)
-                     .values(rule_version=r.version))
-    counts = {r.code: {"gained": 0, "lost": 0} for r in rules}
-    code = {r.tag_id: r.code for r in rules}
-    for change, tbl in (("gained", gain), ("lost", lost)):
-        for tid, n in conn.execute(select(tbl.c.tag_id, func.count()).group_by(tbl.c.tag_id)):
-            counts[code[tid]][change] = n
+    # counts per rule: the set bits of each position summed over the changed customers (one scan)
+    sums = [func.coalesce(func.sum(case((delta.c[f"{k}{w}"].bitwise_and(literal(b, BigInteger)) != 0, 1), else_=0)), 0)
+            for k in ("g", "l") for i in range(len(rules)) for w, b in [_bit(i)]]
+    row = conn.execute(select(*sums)).one()
+    counts = {r.code: {"gained": int(row[i]), "lost": int(row[len(rules) + i])} for i, r in enumerate(rules)}
     for t in (bits, held, delta, gain, lost):
         t.drop(conn)
     return counts
