@@ -204,9 +204,10 @@ def _write_grades(conn, gsel) -> int:
     fresh = _temp("tag_grade_new", [Column(c.key, c.type) for c in gsel.selected_columns])
     fresh.drop(conn, checkfirst=True)
     fresh.create(conn)
-    conn.execute(insert(fresh).from_select(cols, gsel))
-    same = [fresh.c[k].is_not_distinct_from(g.c[k]) for k in cols if k not in ("customer_id", "evaluated_at")]
-    conn.execute(delete(fresh).where(exists().where(g.c.customer_id == fresh.c.customer_id, *same)))
+    new = gsel.subquery("computed")
+    same = [new.c[k].is_not_distinct_from(g.c[k]) for k in cols if k not in ("customer_id", "evaluated_at")]
+    conn.execute(insert(fresh).from_select(cols, select(*new.c).where(
+        not_(exists().where(g.c.customer_id == new.c.customer_id, *same)))))
     conn.execute(delete(g).where(g.c.customer_id.in_(select(fresh.c.customer_id))))
     conn.execute(insert(g).from_select(cols, select(*fresh.c).order_by(fresh.c.customer_id)))
     n = conn.execute(select(func.count()).select_from(fresh)).scalar_one()
