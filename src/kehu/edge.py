@@ -111,14 +111,6 @@ def _refusal(kehu: Kehu, caller: list[Principal], ip: str | None, action: str, t
                              detail={"code": error.code, "status": error.status})]
 
 
-def audit_refusal(kehu: Kehu, *, principal: Principal, ip: str | None, action: str, target: str | None,
-                  error: KehuError) -> None:
-    """Record a denied or not-found attempt (committed by the group committer, outside the refused operation)."""
-    refusal = _refusal(kehu, [principal], ip, action, target, error)
-    if refusal:
-        kehu.audit_writer.submit(refusal)
-
-
 class ApiCall:
     """Per-request handle given to API endpoints by the `api` dependency."""
 
