@@ -267,7 +267,7 @@ def http_bench(store: Store, archive_nos: list[str], *, requests: int, concurren
     """Kehu's detail endpoint next to the bare app, interleaved rounds of the same load."""
     env = {"KEHU_DATABASE_URL": store.url, "KEHU_KEY_FILE": str(store.keys), "KEHU_VAR_DIR": str(store.dir / "var"),
            "PYTHONPATH": str(ROOT / "src")}
-    kehu_srv = Server(["kehu.app:create_app", "--factory"], env, ROOT)
+    kehu_srv = Server(["kehu.asgi:app"], env, ROOT)  # what `kehu serve` runs (GC frozen after start-up)
     bare_srv = None
     try:
         kehu_srv.wait()
