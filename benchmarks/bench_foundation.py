@@ -8,7 +8,8 @@
 2. Exact lookup by mobile through customers.service.list_(q=mobile) — blind index, scope, decryption,
    masking, audit entry and commit — p50/p99 in ms, next to raw indexed SELECTs in the same run.
 3. GET /api/v1/customers/{no} served by uvicorn (own process, one worker, 127.0.0.1) under a bounded
-   concurrent keep-alive load, next to a bare FastAPI app returning the same JSON under the same load.
+   concurrent keep-alive load, next to a bare FastAPI app returning the same JSON under the same load
+   (its sync endpoint, the issue's baseline, and an async one: see bare_app.py).
 
 Every figure is printed next to its baseline from the same run; nothing here is a test. Every loop is
 bounded in count and time; servers listen on 127.0.0.1 only and are stopped at the end.
@@ -266,7 +267,7 @@ def http_bench(store: Store, archive_nos: list[str], *, requests: int, concurren
     """Kehu's detail endpoint next to the bare app, interleaved rounds of the same load."""
     env = {"KEHU_DATABASE_URL": store.url, "KEHU_KEY_FILE": str(store.keys), "KEHU_VAR_DIR": str(store.dir / "var"),
            "PYTHONPATH": str(ROOT / "src")}
-    kehu_srv = Server(["kehu.app:create_app", "--factory"], env, ROOT)
+    kehu_srv = Server(["kehu.asgi:app"], env, ROOT)  # what `kehu serve` runs (GC frozen after start-up)
     bare_srv = None
     try:
         kehu_srv.wait()
@@ -281,13 +282,16 @@ def http_bench(store: Store, archive_nos: list[str], *, requests: int, concurren
         bare_srv = Server(["bare_app:app"], {"BARE_JSON": str(captured)}, HERE)
         bare_srv.wait()
         paths = [f"/api/v1/customers/{no}" for no in archive_nos]
+        async_paths = ["/async" + p for p in paths]
         warm = min(500, requests)
         load(kehu_srv.port, paths, auth, warm, concurrency)
         load(bare_srv.port, paths, "", warm, concurrency)
-        out = {"kehu": [], "bare": []}
+        load(bare_srv.port, async_paths, "", warm, concurrency)
+        out = {"kehu": [], "bare": [], "bare_async": []}
         for _ in range(rounds):
-            for name, srv, hdr in (("kehu", kehu_srv, auth), ("bare", bare_srv, "")):
-                secs, lat, bad = load(srv.port, paths, hdr, requests, concurrency)
+            for name, srv, hdr, p in (("kehu", kehu_srv, auth, paths), ("bare", bare_srv, "", paths),
+                                      ("bare_async", bare_srv, "", async_paths)):
+                secs, lat, bad = load(srv.port, p, hdr, requests, concurrency)
                 out[name].append({"rps": requests / secs, "seconds": secs, "p50_ms": pct(lat, 50) * 1000,
                                   "p99_ms": pct(lat, 99) * 1000, "non_200": bad})
                 print(f"  {name}: {requests / secs:,.0f} req/s (p50 {pct(lat, 50) * 1000:.1f} ms, "
@@ -378,9 +382,12 @@ def main() -> None:
         http = http_bench(store, nos, requests=args.requests, concurrency=args.concurrency, rounds=args.rounds)
         k = statistics.median(r["rps"] for r in http["kehu"])
         b = statistics.median(r["rps"] for r in http["bare"])
+        a = statistics.median(r["rps"] for r in http["bare_async"])
         print(f"  median: Kehu {k:,.0f} req/s, bare FastAPI {b:,.0f} req/s → ratio {k / b:.1%} "
               f"(target ≥ 50 %: {'met' if k / b >= 0.5 else 'MISSED'}); body {http['response_bytes']} bytes")
-        results["http"] = {**http, "median_kehu_rps": k, "median_bare_rps": b, "ratio": k / b}
+        print(f"  bare FastAPI with an async endpoint: {a:,.0f} req/s → ratio {k / a:.1%}")
+        results["http"] = {**http, "median_kehu_rps": k, "median_bare_rps": b, "ratio": k / b,
+                           "median_bare_async_rps": a, "ratio_async": k / a}
     (store.dir / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2))
     print(f"\nresults: {store.dir / 'results.json'}")
 

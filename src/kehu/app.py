@@ -76,7 +76,8 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     from kehu.surveys.api import router as surveys_router
     from kehu.surveys.service import install as install_surveys
 
-    for router in (access_router, customers_router, catalog_router, audit_router, interactions_router,
+    # the archive first: routing tries the routers in order, and its reads are the most frequent requests
+    for router in (customers_router, access_router, catalog_router, audit_router, interactions_router,
                    orders_router, care_router, leads_router, pools_router):
         app.include_router(router)
     app.include_router(complaints_router)

@@ -96,7 +96,8 @@ def make_engine(url: str, **kw) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn):
             # Writers BEGIN IMMEDIATE: they queue on the lock instead of failing on upgrade.
-            conn.exec_driver_sql("BEGIN " + conn.get_execution_options().get("sqlite_begin", ""))
+            # on the DB-API connection: this runs for every transaction, exec_driver_sql costs ~0.05 ms
+            conn.connection.driver_connection.execute("BEGIN " + conn.get_execution_options().get("sqlite_begin", ""))
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_conn, _rec):
@@ -146,17 +147,31 @@ def migration_connection(url: str) -> Iterator[Connection]:
 class Database:
     """An engine and its session factory."""
 
+    #: idle read connections kept out of the pool at most (see `reader`)
+    MAX_IDLE_READERS = 4
+
     def __init__(self, url: str, **kw):
         self.url = url
         self.engine = make_engine(url, **kw)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         # Prepared statements reuse the session's DB-API connection until its transaction ends
         event.listen(self.sessions, "after_transaction_end", lambda s, _t: s.info.pop(_DBAPI, None))
+        self._idle_readers: list[Connection] = []
+        event.listen(self.engine, "engine_disposed", lambda _e: self._drop_readers())
 
     @property
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""
         return self.engine.dialect.name
+
+    @property
+    def reads_on_loop(self) -> bool:
+        """Whether an awaited read runs on the event loop itself (`kehu.edge.read_as`).
+
+        SQLite reads are in-process and take tens of microseconds: handing them to a worker thread costs
+        more than they do. PostgreSQL reads wait on the network, so they go to a worker thread.
+        """
+        return self.dialect == "sqlite"
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -175,52 +190,106 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        """A read-only session (rolled back at the end)."""
-        session = self.sessions()
+        """A read-only session in a read transaction of its own (rolled back at the end).
+
+        It runs on a connection kept checked out between reads (up to MAX_IDLE_READERS idle ones): the
+        transaction is begun on it first and the session joins it, so a read costs no pool checkout,
+        pre-ping or reset, and prepared statements (`Prepared`) run on its DB-API connection from the
+        start. ORM queries of the session run in the same transaction.
+        """
+        conn = self._take_reader()
         try:
-            yield session
+            conn.begin()
+            session = self.sessions(bind=conn)
+            session.info[_DBAPI] = conn.connection.driver_connection
+            try:
+                yield session
+            finally:
+                session.close()  # a joined transaction is left to its connection
         finally:
-            session.rollback()
-            session.close()
+            self._give_back(conn)
+
+    def _take_reader(self) -> Connection:
+        try:
+            return self._idle_readers.pop()
+        except IndexError:
+            conn = self.engine.connect()
+            conn.kehu_pool = self.engine.pool  # disposing the engine replaces its pool
+            return conn
+
+    def _give_back(self, conn: Connection) -> None:
+        """End the read transaction; keep the connection for the next read unless it broke or enough are idle."""
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            keep = (not conn.invalidated and len(self._idle_readers) < self.MAX_IDLE_READERS
+                    and conn.kehu_pool is self.engine.pool)  # a disposed engine's connections are not kept
+        except Exception:  # a broken connection (e.g. the server went away): leave it to the pool to discard
+            keep = False
+        if keep:
+            self._idle_readers.append(conn)
+            return
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+    def _drop_readers(self) -> None:
+        while self._idle_readers:
+            try:
+                self._idle_readers.pop().close()
+            except Exception:
+                pass
 
 
 class Prepared:
-    """A SELECT compiled once for one dialect and run straight on the DB-API cursor (hot read paths).
+    """A statement compiled once for one dialect and run straight on the DB-API cursor (hot paths).
 
     It skips SQLAlchemy's per-execution work (statement cache lookup, execution context, result
     metadata) yet binds and returns what Core would: values pass the columns' bind and result
     processors (UTC datetimes, dates and decimals on SQLite), rows are named tuples. Literal values
     in the statement (e.g. a principal's scope) are bound at compile time; the rest by name.
+    A SELECT is read with `all`/`first` (or `rows` on a DB-API connection); an INSERT/UPDATE is run
+    with `execute` / `executemany` on a DB-API connection inside the caller's transaction.
     """
 
     def __init__(self, stmt, dialect):
         compiled = stmt.compile(dialect=dialect)
-        # expand literal lists (IN …) now; placeholders given at run time get a dummy value here
-        open_params = {b.key for b in visitors.iterate(stmt) if isinstance(b, BindParameter) and b.required}
+        binds = {name: b for b, name in compiled.bind_names.items()}
+        # placeholders given at run time get a dummy value here; literal lists (IN …) are expanded now
+        open_params = {name for name, b in binds.items() if b.required}
         state = compiled.construct_expanded_state({k: None for k in open_params})
         self.sql = state.statement
         self.order = state.positiontup if compiled.positional else None
-        self.binds = dict(state.processors)
+        procs = {name: b.type.dialect_impl(dialect).bind_processor(dialect) for name, b in binds.items()}
+        self.binds = {k: p for k, p in {**procs, **state.processors}.items() if p is not None}
         self.fixed = {k: (self.binds[k](v) if k in self.binds and v is not None else v)
                       for k, v in state.parameters.items() if k not in open_params}
         self.dialect = dialect
-        self.types = [c.type for c in stmt.selected_columns]
+        selected = stmt.selected_columns if getattr(stmt, "is_select", False) else []
+        self.types = [c.type for c in selected]
         self.procs: list | None = None  # known at the first execution (the driver's column types)
-        self.row = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
+        self.row = namedtuple("Row", [c.key for c in selected]) if selected else None  # type: ignore[misc]
 
-    def all(self, session: Session, **values) -> list:
-        """Rows for these parameter values, in the session's transaction."""
+    def _args(self, values: dict):
         params = dict(self.fixed)
         for k, v in values.items():
             proc = self.binds.get(k)
-            params[k] = proc(v) if proc else v
-        args = [params[k] for k in self.order] if self.order is not None else params
+            params[k] = proc(v) if proc is not None and v is not None else v
+        return [params[k] for k in self.order] if self.order is not None else params
+
+    def all(self, session: Session, **values) -> list:
+        """Rows for these parameter values, in the session's transaction."""
         raw = session.info.get(_DBAPI)
         if raw is None:  # the session's connection, fixed until its transaction ends
             raw = session.info[_DBAPI] = session.connection().connection.driver_connection
+        return self.rows(raw, **values)
+
+    def rows(self, raw, **values) -> list:
+        """Rows for these parameter values on a DB-API connection (in its current transaction)."""
         cur = raw.cursor()
         try:
-            cur.execute(self.sql, args)
+            cur.execute(self.sql, self._args(values))
             raw = cur.fetchall()
             if self.procs is None:
                 procs = [t._cached_result_processor(self.dialect, d[1]) for t, d in zip(self.types, cur.description)]
@@ -242,20 +311,57 @@ class Prepared:
         rows = self.all(session, **values)
         return rows[0] if rows else None
 
+    def execute(self, raw, **values) -> None:
+        """Run an INSERT/UPDATE once on a DB-API connection."""
+        cur = raw.cursor()
+        try:
+            cur.execute(self.sql, self._args(values))
+        finally:
+            cur.close()
+
+    def executemany(self, raw, rows: list[dict]) -> None:
+        """Run an INSERT/UPDATE for each of `rows` (one executemany) on a DB-API connection."""
+        cur = raw.cursor()
+        try:
+            cur.executemany(self.sql, [self._args(r) for r in rows])
+        finally:
+            cur.close()
+
 
 _PREPARED: dict = {}
 _DBAPI = "kehu_dbapi_connection"
 
 
-def prepared(session: Session, key: Hashable, build: Callable[[], Any]) -> Prepared:
-    """The statement `build()` compiled for the session's dialect, once per key (bounded cache)."""
-    dialect = session.get_bind().dialect
+def prepared(session: Session | Connection, key: Hashable, build: Callable[[], Any]) -> Prepared:
+    """The statement `build()` compiled for the session's (or connection's) dialect, once per key (bounded cache)."""
+    return prepared_for(session.dialect if isinstance(session, Connection) else session.get_bind().dialect, key, build)
+
+
+def prepared_for(dialect, key: Hashable, build: Callable[[], Any]) -> Prepared:
+    """The statement `build()` compiled for a dialect, once per key (bounded cache)."""
     entry = _PREPARED.get((dialect.name, key))
     if entry is None:
         if len(_PREPARED) > 4096:
             _PREPARED.clear()
         entry = _PREPARED[(dialect.name, key)] = Prepared(build(), dialect)
     return entry
+
+
+def sqlite_begin_immediate_nowait(raw) -> bool:
+    """On a SQLite DB-API connection: BEGIN IMMEDIATE if the write lock is free right now, else False (no wait)."""
+    import sqlite3
+
+    timeout = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # another connection holds the write lock
+            return False
+        raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
 def allocate(session: Session, counter: type, year: int, count: int = 1) -> int:

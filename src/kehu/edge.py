@@ -1,7 +1,8 @@
 """What every adapter (API, web, CLI) shares: running one service call in one transaction as one principal.
 
-Denied and not-found outcomes roll the operation back and are then audited in a transaction
-of their own, so every refused attempt leaves a trace.
+Denied and not-found outcomes roll the operation back and are then audited outside it (by the
+audit group committer, durable before the refusal is answered), so every refused attempt leaves a trace.
+Reads can also be awaited (`read_as`, `ApiCall.read`): same checks and audit, no worker-thread hop.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from kehu.access import service as access
@@ -35,25 +37,60 @@ def run_as(kehu: Kehu, *, token: str | None, ip: str | None, action: str,
     """
     if not token:
         raise Unauthenticated()
-    principal: Principal | None = None
+    caller: list[Principal] = []
     try:
         if write:
             with kehu.db.transaction() as session:
                 principal, ctx = _ctx(kehu, session, token, ip)
+                caller.append(principal)
                 return fn(session, ctx)
-        with kehu.db.reader() as session:
-            principal, ctx = _ctx(kehu, session, token, ip)
-            result = fn(session, ctx)
-            if session.new or session.dirty or session.deleted:
-                raise RuntimeError(f"read-only call {action} changed data")
-            staged = kehu.audit.take_staged(session)
+        result, staged = _read(kehu, token, ip, action, fn, caller)
         if staged:
             kehu.audit_writer.submit(staged)
         return result
     except KehuError as exc:
-        if principal is not None and exc.status in (403, 404):
-            audit_refusal(kehu, principal=principal, ip=ip, action=action, target=target, error=exc)
+        refusal = _refusal(kehu, caller, ip, action, target, exc)
+        if refusal:
+            kehu.audit_writer.submit(refusal)
         raise
+
+
+async def read_as(kehu: Kehu, *, token: str | None, ip: str | None, action: str,
+                  fn: Callable[[Session, Ctx], T], target: str | None = None) -> T:
+    """`run_as(write=False)` for coroutines: the same checks and audit, no worker thread to wait in.
+
+    The read runs on the event loop where the store makes that cheap (`Database.reads_on_loop`: SQLite),
+    otherwise in a worker thread; the wait for the durable audit entries (and for a refusal's entry)
+    is awaited, so the response still leaves only after they are committed.
+    """
+    if not token:
+        raise Unauthenticated()
+    caller: list[Principal] = []
+    try:
+        if kehu.db.reads_on_loop:
+            result, staged = _read(kehu, token, ip, action, fn, caller)
+        else:
+            result, staged = await run_in_threadpool(_read, kehu, token, ip, action, fn, caller)
+        if staged:
+            await kehu.audit_writer.committed(staged)
+        return result
+    except KehuError as exc:
+        refusal = _refusal(kehu, caller, ip, action, target, exc)
+        if refusal:
+            await kehu.audit_writer.committed(refusal)
+        raise
+
+
+def _read(kehu: Kehu, token: str, ip: str | None, action: str, fn: Callable[[Session, Ctx], T],
+          caller: list[Principal]) -> tuple[T, list[dict]]:
+    """`fn` in a read transaction: its result and the audit entries it staged (not yet committed)."""
+    with kehu.db.reader() as session:
+        principal, ctx = _ctx(kehu, session, token, ip)
+        caller.append(principal)
+        result = fn(session, ctx)
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError(f"read-only call {action} changed data")
+        return result, kehu.audit.take_staged(session)
 
 
 def _ctx(kehu: Kehu, session: Session, token: str, ip: str | None) -> tuple[Principal, Ctx]:
@@ -63,13 +100,15 @@ def _ctx(kehu: Kehu, session: Session, token: str, ip: str | None) -> tuple[Prin
     return principal, Ctx(kehu=kehu, principal=principal, catalog=kehu.catalog(session, epoch), ip=ip, epoch=epoch)
 
 
-def audit_refusal(kehu: Kehu, *, principal: Principal, ip: str | None, action: str, target: str | None,
-                  error: KehuError) -> None:
-    """Record a denied or not-found attempt (its own transaction)."""
-    with kehu.db.transaction() as session:
-        kehu.audit.stage(session, action=action, outcome="denied", actor_id=principal.user_id,
-                         actor_name=principal.username, ip=ip, target_id=(target or "")[:64] or None,
-                         detail={"code": error.code, "status": error.status})
+def _refusal(kehu: Kehu, caller: list[Principal], ip: str | None, action: str, target: str | None,
+             error: KehuError) -> list[dict]:
+    """The audit entry of a denied or not-found attempt by a known caller (none for other errors)."""
+    if not caller or error.status not in (403, 404):
+        return []
+    principal = caller[0]
+    return [kehu.audit.entry(action=action, outcome="denied", actor_id=principal.user_id,
+                             actor_name=principal.username, ip=ip, target_id=(target or "")[:64] or None,
+                             detail={"code": error.code, "status": error.status})]
 
 
 class ApiCall:
@@ -82,9 +121,17 @@ class ApiCall:
         self.method = request.method
 
     def run(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None) -> T:
-        """Run one service call as the caller."""
+        """Run one service call as the caller (from a sync endpoint, in its worker thread)."""
         return run_as(self.kehu, token=self.token, ip=self.ip, action=action, fn=fn, target=target,
                       write=self.method not in ("GET", "HEAD"))
+
+    async def read(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None) -> T:
+        """Run one read-only service call as the caller, awaited (from an `async def` endpoint).
+
+        For point reads whose work is bounded (one record and its children): on SQLite it runs on the
+        event loop. Everything else about the call is `run_as`: principal, checks, audit, refusals.
+        """
+        return await read_as(self.kehu, token=self.token, ip=self.ip, action=action, fn=fn, target=target)
 
 
 def body(model: Any) -> dict[str, Any]:

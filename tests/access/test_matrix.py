@@ -197,11 +197,14 @@ def test_revoked_right_denied_on_next_request(kehu, world, client, api):
 
 
 def test_deactivated_user_token_stops_working(kehu, world, client, api):
+    no = create_customer(kehu, as_user=world.ctx("alice"))
     h = api("alice")
     assert client.get("/api/v1/customers", headers=h).status_code == 200
+    assert client.get(f"/api/v1/customers/{no}", headers=h).status_code == 200
     r = client.patch(f"/api/v1/users/{world.users['alice']}", json={"active": False}, headers=api("admin"))
     assert r.status_code == 200, r.text
     assert client.get("/api/v1/customers", headers=h).status_code == 401
+    assert client.get(f"/api/v1/customers/{no}", headers=h).status_code == 401  # the awaited read path too
 
 
 def test_customers_service_rejects_principal_without_view(kehu, world):

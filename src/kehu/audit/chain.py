@@ -7,11 +7,12 @@ and the entry is on disk before the response is sent.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-import queue
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,12 +20,12 @@ from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kehu.audit.models import AuditEntry, AuditHead
-from kehu.db import utcnow
+from kehu.db import prepared_for, sqlite_begin_immediate_nowait, utcnow
 
 GENESIS = "0" * 64
 _STAGED = "kehu_audit_staged"
 _LOCKED = "kehu_audit_locked"
-_HEAD = select(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
+_HEAD = select(AuditHead.__table__.c.seq, AuditHead.__table__.c.mac).where(AuditHead.__table__.c.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _SET_HEAD = update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1).values(
     seq=bindparam("s"), mac=bindparam("m"), seal=bindparam("x"))
@@ -76,11 +77,21 @@ class AuditChain:
               customer_no: str | None = None, fields: list[str] | None = None, reason: str | None = None,
               detail: dict | None = None, ip: str | None = None) -> None:
         """Queue an entry to be chained when this session commits."""
-        session.info.setdefault(_STAGED, []).append(dict(
+        session.info.setdefault(_STAGED, []).append(self.entry(
+            action=action, outcome=outcome, actor_id=actor_id, actor_name=actor_name, target_type=target_type,
+            target_id=target_id, customer_no=customer_no, fields=fields, reason=reason, detail=detail, ip=ip))
+
+    @staticmethod
+    def entry(*, action: str, outcome: str = "ok", actor_id: str | None = None, actor_name: str | None = None,
+              target_type: str | None = None, target_id: str | None = None, customer_no: str | None = None,
+              fields: list[str] | None = None, reason: str | None = None, detail: dict | None = None,
+              ip: str | None = None) -> dict:
+        """An entry not yet chained (what `stage` queues and the group committer takes)."""
+        return dict(
             action=action, outcome=outcome, actor_id=actor_id, actor_name=actor_name, target_type=target_type,
             target_id=target_id, customer_no=customer_no, fields=",".join(fields) if fields else None,
             reason=reason, detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-            ip=ip))
+            ip=ip)
 
     def install(self, factory: sessionmaker) -> None:
         """Hook the chain into every session of this factory."""
@@ -102,17 +113,25 @@ class AuditChain:
             raise
 
     def append(self, conn, staged: list[dict]) -> None:
-        """Chain staged entries onto the head inside the caller's transaction (Core statements only).
+        """Chain staged entries onto the head inside the caller's transaction (SQLAlchemy connection)."""
+        self.append_raw(conn.connection.driver_connection, conn.dialect, staged)
+
+    def append_raw(self, raw, dialect, staged: list[dict]) -> None:
+        """Chain staged entries onto the head inside the transaction of a DB-API connection.
 
         The caller holds `self._lock` (or is the only writer) and commits; on PostgreSQL the head row
-        is also locked FOR UPDATE so writers in other processes queue behind this one.
+        is also locked FOR UPDATE so writers in other processes queue behind this one. The statements are
+        compiled once per dialect and run on the DB-API cursor: the group committer runs this for every
+        batch of read entries.
         """
-        head = conn.execute(_HEAD_FOR_UPDATE if conn.dialect.name != "sqlite" else _HEAD).first()
-        if head is None:
-            conn.execute(insert(AuditHead.__table__).values(id=1, seq=0, mac=GENESIS, seal=""))
+        sqlite = dialect.name == "sqlite"
+        head = prepared_for(dialect, "audit_head", lambda: _HEAD if sqlite else _HEAD_FOR_UPDATE).rows(raw)
+        if not head:
+            prepared_for(dialect, "audit_head_insert", lambda: insert(AuditHead.__table__)).execute(
+                raw, id=1, seq=0, mac=GENESIS, seal="")
             seq, prev = 0, GENESIS
         else:
-            seq, prev = head.seq, head.mac
+            seq, prev = head[0].seq, head[0].mac
         now = self.clock()
         rows = []
         for item in staged:
@@ -120,8 +139,9 @@ class AuditChain:
             row = dict(item, seq=seq, ts=now, prev_mac=prev)
             row["mac"] = prev = self.mac(prev, row)
             rows.append(row)
-        conn.execute(insert(AuditEntry.__table__), rows)  # one executemany, no ORM objects
-        conn.execute(_SET_HEAD, {"s": seq, "m": prev, "x": self.seal(seq, prev)})
+        prepared_for(dialect, "audit_insert", lambda: insert(AuditEntry.__table__)).executemany(raw, rows)
+        prepared_for(dialect, "audit_set_head", lambda: _SET_HEAD).execute(raw, s=seq, m=prev,
+                                                                           x=self.seal(seq, prev))
 
     def _after_commit(self, session: Session) -> None:
         appended = session.info.get(_LOCKED, False)
@@ -177,62 +197,239 @@ def verify(session: Session, chain: AuditChain, *, batch: int = 5000) -> VerifyR
     return VerifyResult(True, checked)
 
 
+class _Batch:
+    """Entries handed over to the writer thread since it last took its work, and how their submitters are told."""
+
+    __slots__ = ("entries", "done", "error", "futures")
+
+    def __init__(self):
+        self.entries: list[dict] = []
+        self.done: threading.Event | None = None  # waiting threads (`submit`): one wake-up call per batch
+        self.error: BaseException | None = None
+        self.futures: list = []  # (loop, future) of the awaiting coroutines (`committed`)
+
+
+def _close(conn) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+
+def _settle(futures: list, error: BaseException | None) -> None:
+    """On the event loop: resolve the futures of one batch (one call per loop and batch)."""
+    for fut in futures:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+
 class GroupCommitter:
     """Durable appends of audit entries for read-only requests, many requests per commit.
 
-    A read request hands its entries over and waits until they are committed; one writer
-    thread commits everything queued at that moment in one transaction (one fsync), so reads
-    stay durable-before-response without one disk flush each.
+    A read request hands its entries over and waits until they are committed in one transaction
+    (one fsync) with those of every other request waiting at that moment, so reads stay
+    durable-before-response without one disk flush each.
+
+    - A thread waits with `submit`; a writer thread commits what was handed over and releases the
+      batch's waiters with one Event.
+    - A coroutine awaits `committed`. On SQLite (`Database.reads_on_loop`) the entries of all requests
+      of one round of the event loop are committed at the end of that round, on the loop itself, when
+      the write lock is free at once (`BEGIN IMMEDIATE` without waiting) — no thread hand-off, no wake-up,
+      and a batch as large as the round. When another writer holds the lock, or on PostgreSQL, the batch
+      goes to the writer thread, which resolves the round's futures with one `call_soon_threadsafe`.
+      A commit on the loop leaves the WAL checkpoint to the writer thread.
     """
 
-    def __init__(self, db, chain: AuditChain, *, max_batch: int = 2000):
+    def __init__(self, db, chain: AuditChain, *, max_batch: int = 2000, idle_close: float = 1.0,
+                 checkpoint_every: int = 100):
         self.db = db
         self.chain = chain
         self.max_batch = max_batch
-        self._queue: queue.Queue = queue.Queue()
+        self.idle_close = idle_close  # seconds without work after which the writer thread ends
+        self.checkpoint_every = checkpoint_every  # loop commits between two WAL checkpoints (writer thread)
+        self.on_loop = db.reads_on_loop
+        self._cond = threading.Condition(threading.Lock())
+        self._open = _Batch()
+        self._writer_waiting = False
+        self._checkpoint_due = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._rounds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop → [(entries, future)]
+        self._loop_commits = 0
+        self.commits = self.committed_entries = 0  # since start (a batch's size is their ratio)
 
+    # waiting threads ----------------------------------------------------------
     def submit(self, entries: list[dict], *, timeout: float = 30.0) -> None:
         """Append entries durably; returns once committed, raises if the commit failed."""
-        done = threading.Event()
-        slot: dict = {"entries": entries, "done": done, "error": None}
-        self._ensure_thread()
-        self._queue.put(slot)
-        if not done.wait(timeout):
+        batch = self._hand_over(entries, ())
+        if not batch.done.wait(timeout):
             raise TimeoutError("audit commit timed out")
-        if slot["error"] is not None:
-            raise slot["error"]
+        if batch.error is not None:
+            raise batch.error
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
+    # awaiting coroutines ------------------------------------------------------
+    async def committed(self, entries: list[dict], *, timeout: float = 30.0) -> None:
+        """Append entries durably, awaited: returns once committed, raises if the commit failed."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        pending = self._rounds.get(loop)
+        if pending is None:
+            pending = self._rounds[loop] = []
+        if not pending:  # the first of this round: commit after the round's other requests handed theirs over
+            loop.call_soon(self._end_round, loop)
+        pending.append((entries, fut))
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        except TimeoutError:
+            raise TimeoutError("audit commit timed out") from None
+
+    def _end_round(self, loop) -> None:
+        items = self._rounds.get(loop) or []
+        self._rounds[loop] = []
+        if not items:
+            return
+        entries = [e for chunk, _fut in items for e in chunk]
+        futures = [fut for _chunk, fut in items]
+        if self.on_loop and len(entries) <= self.max_batch:
+            try:
+                done = self._commit_now(entries)
+            except BaseException as exc:  # the commit failed: every waiter of the round gets the error
+                _settle(futures, exc)
+                return
+            if done:
+                _settle(futures, None)
+                self.chain.notify()
+                return
+        self._hand_over(entries, [(loop, fut) for fut in futures])
+
+    def _commit_now(self, entries: list[dict]) -> bool:
+        """Commit on this thread if the write lock and the chain lock are free at once; False otherwise."""
+        pooled = self.db.engine.raw_connection()
+        raw = pooled.driver_connection
+        try:
+            if not sqlite_begin_immediate_nowait(raw):
+                return False
+            if not self.chain._lock.acquire(blocking=False):
+                raw.execute("ROLLBACK")
+                return False
+            auto = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            raw.execute("PRAGMA wal_autocheckpoint=0")  # this commit never checkpoints on the loop
+            try:
+                self.chain.append_raw(raw, self.db.engine.dialect, entries)
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            finally:
+                self.chain._lock.release()
+                raw.execute(f"PRAGMA wal_autocheckpoint={int(auto)}")
+        finally:
+            pooled.close()
+        self.commits += 1
+        self.committed_entries += len(entries)
+        self._loop_commits += 1
+        if self._loop_commits % self.checkpoint_every == 0:
+            self._want_checkpoint()
+        return True
+
+    # the writer thread --------------------------------------------------------
+    def _hand_over(self, entries: list[dict], futures) -> _Batch:
+        with self._cond:
+            batch = self._open
+            batch.entries.extend(entries)
+            if futures:
+                batch.futures.extend(futures)
+            elif batch.done is None:
+                batch.done = threading.Event()
+            self._notify()
+        self._ensure_writer()
+        return batch
+
+    def _want_checkpoint(self) -> None:
+        with self._cond:
+            self._checkpoint_due = True
+            self._notify()
+        self._ensure_writer()
+
+    def _notify(self) -> None:
+        # the caller holds self._cond
+        if self._writer_waiting and (self._open.entries or self._checkpoint_due):
+            self._writer_waiting = False
+            self._cond.notify()
+
+    def _ensure_writer(self) -> None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
             with self._start_lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._run, name="kehu-audit-writer", daemon=True)
                     self._thread.start()
 
+    def _take(self) -> tuple[_Batch | None, bool] | None:
+        """(batch or None, checkpoint due), waiting for work; None after `idle_close` seconds without (the writer ends)."""
+        with self._cond:
+            while not self._open.entries and not self._checkpoint_due:
+                self._writer_waiting = True
+                if not self._cond.wait(self.idle_close) and not self._open.entries and not self._checkpoint_due:
+                    self._writer_waiting = False
+                    self._thread = None  # under the lock: a hand-over from now on starts a new writer
+                    return None
+            self._writer_waiting = False
+            checkpoint, self._checkpoint_due = self._checkpoint_due, False
+            batch = None
+            if self._open.entries:
+                batch, self._open = self._open, _Batch()
+            return batch, checkpoint
+
     def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            count = len(batch[0]["entries"])
-            while count < self.max_batch:
+        conn = None  # kept while there is work; closed when idle, so a disposed engine's writer ends
+        try:
+            while (work := self._take()) is not None:
+                batch, checkpoint = work
+                error = None
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-                count += len(item["entries"])
-            error = None
+                    if conn is None or conn.invalidated:
+                        conn = self.db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+                    if batch is not None:
+                        for i in range(0, len(batch.entries), self.max_batch):
+                            self._commit(conn, batch.entries[i:i + self.max_batch])
+                            self.commits += 1
+                        self.committed_entries += len(batch.entries)
+                    if checkpoint:  # after the loop's commits: copy the WAL back into the store, off the loop
+                        conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except BaseException as exc:  # handed to every waiter
+                    error = exc
+                    conn = _close(conn)
+                if batch is not None:
+                    self._release(batch, error)
+        finally:
+            _close(conn)
+
+    def _release(self, batch: _Batch, error: BaseException | None) -> None:
+        batch.error = error
+        if batch.done is not None:
+            batch.done.set()
+        loops: dict = {}
+        for loop, fut in batch.futures:
+            loops.setdefault(loop, []).append(fut)
+        for loop, futures in loops.items():
             try:
-                entries = [e for item in batch for e in item["entries"]]
-                with self.chain._lock, self.db.engine.connect() as conn:
-                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-                    with conn.begin():
-                        self.chain.append(conn, entries)
-            except BaseException as exc:  # handed to every waiter
-                error = exc
-            for item in batch:
-                item["error"] = error
-                item["done"].set()
-            if error is None:
-                self.chain.notify()
+                loop.call_soon_threadsafe(_settle, futures, error)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass
+        if error is None:
+            self.chain.notify()
+
+    def _commit(self, conn, entries: list[dict]) -> None:
+        # the write lock first (SQLite: BEGIN IMMEDIATE), then the chain's process lock — the order of every
+        # write transaction (it takes the chain lock in before_commit), so the two never wait on each other
+        with conn.begin() as tx:
+            with self.chain._lock:
+                self.chain.append(conn, entries)
+                tx.commit()

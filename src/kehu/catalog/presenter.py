@@ -9,7 +9,7 @@ from typing import Any
 
 from kehu.access import policy
 from kehu.access.principal import Principal
-from kehu.catalog.registry import Catalog
+from kehu.catalog.registry import Catalog, table_of
 from kehu.catalog.vault import Vault, to_text
 from kehu.kit.masking import mask
 
@@ -39,21 +39,36 @@ def present(principal: Principal, catalog: Catalog, entity: str, record: Any, va
             only: list[str] | None = None) -> Shown:
     """Values of a record per the principal's rights; `revealed` fields shown plain when allowed."""
     shown = Shown()
-    for spec, state in display_plan(principal, catalog, entity, minor=minor):
-        if only is not None and spec.name not in only:
+    values, masked, hidden = shown.values, shown.masked, shown.hidden
+    for name, spec, state, table, rule in _present_plan(principal, catalog, entity, minor):
+        if only is not None and name not in only:
             continue
-        if revealed and spec.name in revealed:
+        if revealed and name in revealed:
             state = policy.display_state(principal, spec, minor=minor, revealed=True)
         if state == "hidden":
-            shown.hidden.append(spec.name)
+            hidden.append(name)
             continue
-        value = vault.read(record, spec)
+        value = getattr(record, name)  # what vault.read does, with the table and mask rule looked up once
+        if value is not None and table is not None:
+            value = vault.open(value, table=table, field=name, row_id=record.id)
         if state == "masked" and value is not None:
-            shown.values[spec.name] = mask(spec.mask if spec.mask != "none" else "all", to_text(value))
-            shown.masked.append(spec.name)
+            values[name] = mask(rule, to_text(value))
+            masked.append(name)
         else:
-            shown.values[spec.name] = json_value(value)
+            values[name] = json_value(value)
     return shown
+
+
+def _present_plan(principal: Principal, catalog: Catalog, entity: str, minor: bool) -> tuple:
+    """`display_plan` as (name, spec, state, table if encrypted, mask rule) per field (memoised the same way)."""
+    key = ("present", principal, entity, minor)
+    plan = catalog.memo.get(key)
+    if plan is None:
+        plan = catalog.memo[key] = tuple(
+            (spec.name, spec, state, table_of(entity) if spec.encrypted else None,
+             spec.mask if spec.mask != "none" else "all")
+            for spec, state in display_plan(principal, catalog, entity, minor=minor))
+    return plan
 
 
 def read_fields(principal: Principal, catalog: Catalog, entity: str, *, minor: bool = False) -> list[str]:

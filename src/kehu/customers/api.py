@@ -58,9 +58,10 @@ def create_customer(call: Api, payload: CustomerCreate, response: Response) -> d
 
 
 @router.get("/{archive_no}")
-def get_customer(call: Api, archive_no: str) -> dict:
+async def get_customer(call: Api, archive_no: str) -> dict:
     """One archive as the caller may see it (masked / hidden per field)."""
-    return call.run("customer.read", lambda s, ctx: service.get(s, ctx, archive_no=archive_no), target=archive_no)
+    return await call.read("customer.read", lambda s, ctx: service.get(s, ctx, archive_no=archive_no),
+                           target=archive_no)
 
 
 @router.patch("/{archive_no}")
@@ -95,11 +96,11 @@ def reveal(call: Api, archive_no: str, payload: RevealRequest) -> dict:
 
 
 @router.get("/{archive_no}/history")
-def history(call: Api, archive_no: str, before: Optional[int] = None,
-            limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+async def history(call: Api, archive_no: str, before: Optional[int] = None,
+                  limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     """Change history: who, when, field, old → new (masked per rights), reason."""
-    return call.run("customer.history", lambda s, ctx: service.history(s, ctx, archive_no=archive_no,
-                                                                        before=before, limit=limit), target=archive_no)
+    return await call.read("customer.history", lambda s, ctx: service.history(
+        s, ctx, archive_no=archive_no, before=before, limit=limit), target=archive_no)
 
 
 def _child_routes(plural: str, entity: str) -> None:

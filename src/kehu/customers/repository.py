@@ -6,12 +6,12 @@ import json
 from typing import Any
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from kehu.db import allocate, prepared
 from kehu.access.principal import Principal
-from kehu.customers.models import ArchiveSequence, Contact, Customer, History
+from kehu.customers.models import Address, Anniversary, ArchiveSequence, Contact, Customer, History, Relation
 
 
 ALL_CLASSES = frozenset({"normal", "core", "key"})
@@ -46,10 +46,19 @@ def get_by_no(session: Session, principal: Principal, archive_no: str, *, for_up
     return session.execute(stmt).scalar_one_or_none()
 
 
+#: child tables of an archive: `row_by_no` says which of them hold rows for the customer (`has_<table>`)
+CHILD_TABLES = (Contact.__table__, Address.__table__, Anniversary.__table__, Relation.__table__)
+
+
 def row_by_no(session: Session, principal: Principal, archive_no: str):
-    """A customer as a plain row (the read path's hot spot), only if in scope; compiled once per principal."""
-    stmt = prepared(session, ("customer_by_no", principal), lambda: select(Customer.__table__).where(
-        Customer.archive_no == bindparam("no"), readable(principal)))
+    """A customer as a plain row (the read path's hot spot), only if in scope; compiled once per principal.
+
+    The row also carries `has_<child table>` flags, so a read queries only the child tables that hold rows.
+    """
+    stmt = prepared(session, ("customer_by_no", principal), lambda: select(
+        Customer.__table__,
+        *[exists().where(t.c.customer_id == Customer.id).label(f"has_{t.name}") for t in CHILD_TABLES],
+    ).where(Customer.archive_no == bindparam("no"), readable(principal)))
     return stmt.first(session, no=archive_no)
 
 

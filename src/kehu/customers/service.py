@@ -326,9 +326,26 @@ def archive(session: Session, ctx: Ctx, *, archive_no: str, reason: str | None) 
 def _children_shown(session: Session, ctx: Ctx, customer: Any, vault: Vault, minor: bool) -> dict[str, list[dict]]:
     out = {}
     for entity, (model, attr) in CHILDREN.items():
+        if not getattr(customer, f"has_{model.__tablename__}", True):  # row_by_no said: none
+            out[attr] = []
+            continue
         out[attr] = [{"id": rec.id, **present(ctx.principal, ctx.catalog, entity, rec, vault, minor=minor).as_dict()}
                      for rec in repo.child_rows(session, model, customer.id)]
     return out
+
+
+def _read_keys(ctx: Ctx, minor: bool, entities: tuple[str, ...]) -> list[str]:
+    """The field keys a read of an archive touches (customer fields above level 3, and the child records' shown
+    fields), for its audit entry; fixed per principal, catalogue, minor flag and which child records exist."""
+    key = ("read_keys", ctx.principal, minor, entities)
+    keys = ctx.catalog.memo.get(key)
+    if keys is None:
+        touched = {f"customer.{k}" for k in read_fields(ctx.principal, ctx.catalog, "customer", minor=minor)
+                   if ctx.catalog.get("customer", k).level < 3 or minor}
+        for entity in entities:
+            touched.update(f"{entity}.{n}" for n in read_fields(ctx.principal, ctx.catalog, entity, minor=minor))
+        keys = ctx.catalog.memo[key] = sorted(touched)
+    return keys
 
 
 def get(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
@@ -343,12 +360,9 @@ def get(session: Session, ctx: Ctx, *, archive_no: str) -> dict[str, Any]:
             "minor": minor}
     users, depts = ctx.names(session)
     body["owner_name"], body["department_name"] = users.get(customer.owner_id), depts.get(customer.department_id)
-    touched = [f"customer.{k}" for k in shown.values if ctx.catalog.get("customer", k).level < 3 or minor]
-    for entity, (_m, attr) in CHILDREN.items():
-        if body[attr]:
-            touched += [f"{entity}.{n}" for n in read_fields(ctx.principal, ctx.catalog, entity, minor=minor)]
+    touched = _read_keys(ctx, minor, tuple(entity for entity, (_m, attr) in CHILDREN.items() if body[attr]))
     ctx.audit(session, action="customer.read", target_type="customer", target_id=customer.id,
-              customer_no=customer.archive_no, fields=sorted(set(touched)), detail={"masked": shown.masked})
+              customer_no=customer.archive_no, fields=touched, detail={"masked": shown.masked})
     return body
 
 
