@@ -235,9 +235,12 @@ class Database:
             pass
 
     def _drop_readers(self) -> None:
+        """Close the kept read connections for good (the engine was disposed: its old pool would keep them)."""
         while self._idle_readers:
+            conn = self._idle_readers.pop()
             try:
-                self._idle_readers.pop().close()
+                conn.invalidate()  # closes the DB-API connection; returning it to the disposed pool would not
+                conn.close()
             except Exception:
                 pass
 

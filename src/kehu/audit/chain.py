@@ -209,14 +209,6 @@ class _Batch:
         self.futures: list = []  # (loop, future) of the awaiting coroutines (`committed`)
 
 
-def _close(conn) -> None:
-    if conn is not None:
-        try:
-            conn.close()
-        except Exception:
-            pass
-
-
 def _settle(futures: list, error: BaseException | None) -> None:
     """On the event loop: resolve the futures of one batch (one call per loop and batch)."""
     for fut in futures:
@@ -388,14 +380,14 @@ class GroupCommitter:
             return batch, checkpoint
 
     def _run(self) -> None:
-        conn = None  # kept while there is work; closed when idle, so a disposed engine's writer ends
-        try:
-            while (work := self._take()) is not None:
-                batch, checkpoint = work
-                error = None
-                try:
-                    if conn is None or conn.invalidated:
-                        conn = self.db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        # a pooled connection per piece of work, given back at once: a connection kept between batches would
+        # outlive `engine.dispose()` (PostgreSQL then refuses to copy the database as a template, and a
+        # restore could not replace it)
+        while (work := self._take()) is not None:
+            batch, checkpoint = work
+            error = None
+            try:
+                with self.db.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
                     if batch is not None:
                         for i in range(0, len(batch.entries), self.max_batch):
                             self._commit(conn, batch.entries[i:i + self.max_batch])
@@ -403,13 +395,10 @@ class GroupCommitter:
                         self.committed_entries += len(batch.entries)
                     if checkpoint:  # after the loop's commits: copy the WAL back into the store, off the loop
                         conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except BaseException as exc:  # handed to every waiter
-                    error = exc
-                    conn = _close(conn)
-                if batch is not None:
-                    self._release(batch, error)
-        finally:
-            _close(conn)
+            except BaseException as exc:  # handed to every waiter
+                error = exc
+            if batch is not None:
+                self._release(batch, error)
 
     def _release(self, batch: _Batch, error: BaseException | None) -> None:
         batch.error = error
