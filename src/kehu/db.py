@@ -190,12 +190,15 @@ class Database:
         conn = self._take_reader()
         try:
             conn.begin()
-            session = self.sessions(bind=conn)
+            session = conn.kehu_session
             session.info[_DBAPI] = conn.connection.driver_connection
             try:
                 yield session
             finally:
-                session.close()  # a joined transaction is left to its connection
+                # a joined transaction is left to its connection; the session is reused by the next read
+                if session.in_transaction() or session.identity_map or session.new or session.deleted:
+                    session.close()
+                session.info.clear()
         finally:
             self._give_back(conn)
 
@@ -205,6 +208,7 @@ class Database:
         except IndexError:
             conn = self.engine.connect()
             conn.kehu_pool = self.engine.pool  # disposing the engine replaces its pool
+            conn.kehu_session = self.sessions(bind=conn)  # one session per kept connection, emptied after each read
             return conn
 
     def _give_back(self, conn: Connection) -> None:
