@@ -37,6 +37,7 @@ class SecurityHeaders:
 
     FIXED = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
     DEFAULTS = ((b"cache-control", b"no-store"), (b"x-frame-options", b"DENY"))
+    _FIXED_NAMES = frozenset(k for k, _v in FIXED)
 
     def __init__(self, app):
         self.app = app
@@ -47,7 +48,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(self.FIXED)]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self._FIXED_NAMES]
                 present = {k.lower() for k, _ in headers}
                 headers += [h for h in self.DEFAULTS if h[0] not in present] + list(self.FIXED)
                 message = {**message, "headers": headers}

@@ -10,8 +10,6 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -200,12 +198,15 @@ class Database:
         conn = self._take_reader()
         try:
             conn.begin()
-            session = self.sessions(bind=conn)
+            session = conn.kehu_session
             session.info[_DBAPI] = conn.connection.driver_connection
             try:
                 yield session
             finally:
-                session.close()  # a joined transaction is left to its connection
+                # a joined transaction is left to its connection; the session is reused by the next read
+                if session.in_transaction() or session.identity_map or session.new or session.deleted:
+                    session.close()
+                session.info.clear()
         finally:
             self._give_back(conn)
 
@@ -215,6 +216,7 @@ class Database:
         except IndexError:
             conn = self.engine.connect()
             conn.kehu_pool = self.engine.pool  # disposing the engine replaces its pool
+            conn.kehu_session = self.sessions(bind=conn)  # one session per kept connection, emptied after each read
             return conn
 
     def _give_back(self, conn: Connection) -> None:

@@ -69,12 +69,12 @@ class Kehu:
     # directory ----------------------------------------------------------------------
     def directory(self, session: Session, epoch: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
         """Display names of all users and departments, rebuilt only when the epoch moved."""
-        from kehu.access.models import Department, User
-
         epoch = self.epoch(session) if epoch is None else epoch
         cached = self._directory
         if cached and cached[0] == epoch:
             return cached[1], cached[2]
+        from kehu.access.models import Department, User
+
         users = dict(session.execute(select(User.id, User.display_name)).all())
         depts = dict(session.execute(select(Department.id, Department.name)).all())
         self._directory = (epoch, users, depts)

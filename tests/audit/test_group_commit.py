@@ -147,3 +147,25 @@ def test_entries_from_both_paths_store_the_same_timestamp_format(kehu, world, db
     if db_url.startswith("sqlite"):  # SQLAlchemy's own text form, so range queries compare like with like
         assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", v) for v in stored), stored
     assert rows == len(stored)
+
+
+def test_a_round_the_writer_cannot_commit_in_time_fails(kehu, db_url):
+    asyncio.run(kehu.audit_writer.committed([_entry(kehu)]))  # the head row exists
+    kehu.audit_writer.timeout = 0.3
+    holder = kehu.db.engine.connect()
+    if db_url.startswith("sqlite"):
+        holder.connection.driver_connection.execute("BEGIN IMMEDIATE")  # SQLite: the write lock
+    else:
+        holder.begin()
+        holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))  # PostgreSQL: the chain head
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            asyncio.run(kehu.audit_writer.committed([_entry(kehu, 1)]))
+        assert time.monotonic() - started < 5
+    finally:
+        if db_url.startswith("sqlite"):
+            holder.connection.driver_connection.execute("ROLLBACK")
+        else:
+            holder.rollback()
+        holder.close()

@@ -200,17 +200,20 @@ def verify(session: Session, chain: AuditChain, *, batch: int = 5000) -> VerifyR
 class _Batch:
     """Entries handed over to the writer thread since it last took its work, and how their submitters are told."""
 
-    __slots__ = ("entries", "done", "error", "futures")
+    __slots__ = ("entries", "done", "error", "futures", "timers")
 
     def __init__(self):
         self.entries: list[dict] = []
         self.done: threading.Event | None = None  # waiting threads (`submit`): one wake-up call per batch
         self.error: BaseException | None = None
         self.futures: list = []  # (loop, future) of the awaiting coroutines (`committed`)
+        self.timers: list = []  # (loop, timer handle) failing those futures if the writer takes too long
 
 
-def _settle(futures: list, error: BaseException | None) -> None:
-    """On the event loop: resolve the futures of one batch (one call per loop and batch)."""
+def _settle(futures: list, error: BaseException | None, timers: tuple = ()) -> None:
+    """On the event loop: resolve the futures of one batch (one call per loop and batch), cancel its timers."""
+    for timer in timers:
+        timer.cancel()
     for fut in futures:
         if not fut.done():
             if error is None:
@@ -237,9 +240,10 @@ class GroupCommitter:
     """
 
     def __init__(self, db, chain: AuditChain, *, max_batch: int = 2000, idle_close: float = 1.0,
-                 checkpoint_every: int = 100):
+                 checkpoint_every: int = 100, timeout: float = 30.0):
         self.db = db
         self.chain = chain
+        self.timeout = timeout  # seconds a waiter waits for the writer thread before failing
         self.max_batch = max_batch
         self.idle_close = idle_close  # seconds without work after which the writer thread ends
         self.checkpoint_every = checkpoint_every  # loop commits between two WAL checkpoints (writer thread)
@@ -255,17 +259,21 @@ class GroupCommitter:
         self.commits = self.committed_entries = 0  # since start (a batch's size is their ratio)
 
     # waiting threads ----------------------------------------------------------
-    def submit(self, entries: list[dict], *, timeout: float = 30.0) -> None:
+    def submit(self, entries: list[dict]) -> None:
         """Append entries durably; returns once committed, raises if the commit failed."""
         batch = self._hand_over(entries, ())
-        if not batch.done.wait(timeout):
+        if not batch.done.wait(self.timeout):
             raise TimeoutError("audit commit timed out")
         if batch.error is not None:
             raise batch.error
 
     # awaiting coroutines ------------------------------------------------------
-    async def committed(self, entries: list[dict], *, timeout: float = 30.0) -> None:
-        """Append entries durably, awaited: returns once committed, raises if the commit failed."""
+    async def committed(self, entries: list[dict]) -> None:
+        """Append entries durably, awaited: returns once committed, raises if the commit failed.
+
+        The future is always resolved: at the end of the round (committed or failed), or by the writer
+        thread after its commit or failure; a round handed to the writer fails after `timeout` seconds.
+        """
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         pending = self._rounds.get(loop)
@@ -274,11 +282,7 @@ class GroupCommitter:
         if not pending:  # the first of this round: commit after the round's other requests handed theirs over
             loop.call_soon(self._end_round, loop)
         pending.append((entries, fut))
-        try:
-            async with asyncio.timeout(timeout):
-                await fut
-        except TimeoutError:
-            raise TimeoutError("audit commit timed out") from None
+        await fut
 
     def _end_round(self, loop) -> None:
         items = self._rounds.get(loop) or []
@@ -297,7 +301,8 @@ class GroupCommitter:
                 _settle(futures, None)
                 self.chain.notify()
                 return
-        self._hand_over(entries, [(loop, fut) for fut in futures])
+        timer = loop.call_later(self.timeout, _settle, futures, TimeoutError("audit commit timed out"))
+        self._hand_over(entries, [(loop, fut) for fut in futures], timer=(loop, timer))
 
     def _commit_now(self, entries: list[dict]) -> bool:
         """Commit on this thread if the write lock and the chain lock are free at once; False otherwise."""
@@ -331,12 +336,13 @@ class GroupCommitter:
         return True
 
     # the writer thread --------------------------------------------------------
-    def _hand_over(self, entries: list[dict], futures) -> _Batch:
+    def _hand_over(self, entries: list[dict], futures, timer=None) -> _Batch:
         with self._cond:
             batch = self._open
             batch.entries.extend(entries)
             if futures:
                 batch.futures.extend(futures)
+                batch.timers.append(timer)
             elif batch.done is None:
                 batch.done = threading.Event()
             self._notify()
@@ -406,10 +412,12 @@ class GroupCommitter:
             batch.done.set()
         loops: dict = {}
         for loop, fut in batch.futures:
-            loops.setdefault(loop, []).append(fut)
-        for loop, futures in loops.items():
+            loops.setdefault(loop, ([], []))[0].append(fut)
+        for loop, timer in batch.timers:
+            loops[loop][1].append(timer)
+        for loop, (futures, timers) in loops.items():
             try:
-                loop.call_soon_threadsafe(_settle, futures, error)
+                loop.call_soon_threadsafe(_settle, futures, error, timers)
             except RuntimeError:  # that loop is closed: nobody is waiting any more
                 pass
         if error is None:

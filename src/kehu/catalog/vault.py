@@ -7,6 +7,7 @@ from typing import Any
 
 from kehu.catalog.registry import table_of
 from kehu.catalog.spec import FieldSpec
+from kehu.security import aead
 from kehu.security.crypto import Crypto
 
 
@@ -27,6 +28,7 @@ class Vault:
         self.customer_id = customer_id
         self._wrapped = wrapped_dek
         self._dek: bytes | None = None
+        self._cipher = None  # AES-GCM of the data key, made once for all the values this vault opens
 
     @classmethod
     def new(cls, crypto: Crypto, *, customer_id: str) -> "Vault":
@@ -54,7 +56,10 @@ class Vault:
 
     def open(self, blob: bytes, *, table: str, field: str, row_id: str) -> str:
         """Decrypt one value sealed with this customer's key."""
-        return self.crypto.decrypt(self.dek, blob, table=table, field=field, row_id=row_id)
+        if self._cipher is None:
+            self._cipher = (aead.cipher(self._dek) if self._dek is not None
+                            else self.crypto.unwrap_cipher(self._wrapped, owner=self.customer_id))
+        return self.crypto.decrypt(self._cipher, blob, table=table, field=field, row_id=row_id)
 
     def write(self, record: Any, spec: FieldSpec, value: Any) -> None:
         """Store a validated value into a record, sealing and blind-indexing per declaration."""

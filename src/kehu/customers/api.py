@@ -2,22 +2,17 @@
 
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Depends, Query, Response
 
 from kehu.customers import children, service
-from kehu.edge import ApiCall, bearer, body
+from kehu.edge import ApiBearer, ApiCall, body
 from kehu.schemas import CHILD_CREATE, CustomerCreate, CustomerUpdate, ReasonRequest, RevealRequest
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers 客户档案"])
 
 
-async def api(request: Request,
-              credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)]) -> ApiCall:
-    """The call context of an API request (async: no I/O here, so no worker-thread hop)."""
-    return ApiCall(request, credentials)
-
-
+#: the call context of an API request: the bearer scheme itself (async, no I/O: no worker-thread hop)
+api = ApiBearer()
 Api = Annotated[ApiCall, Depends(api)]
 CHILD_KEYS = {"contacts": "contact", "addresses": "address", "anniversaries": "anniversary", "relations": "relation"}
 

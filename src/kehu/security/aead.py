@@ -32,13 +32,18 @@ def key_id_of(blob: bytes) -> str:
     return blob[2 : 2 + blob[1]].decode("ascii")
 
 
-def open_(key: bytes, blob: bytes, aad: bytes) -> bytes:
-    """Verify and decrypt a v1 envelope."""
+def cipher(key: bytes) -> AESGCM:
+    """The AES-GCM cipher of a key, for opening several envelopes sealed with it (`open_` takes either)."""
+    return AESGCM(key)
+
+
+def open_(key: bytes | AESGCM, blob: bytes, aad: bytes) -> bytes:
+    """Verify and decrypt a v1 envelope (with a key, or the `cipher` of one)."""
     if not blob or blob[0] != VERSION:
         raise DecryptionFailed("unknown ciphertext version")
     start = 2 + blob[1]
     nonce, body = blob[start : start + 12], blob[start + 12 :]
     try:
-        return AESGCM(key).decrypt(nonce, body, aad)
+        return (key if isinstance(key, AESGCM) else AESGCM(key)).decrypt(nonce, body, aad)
     except InvalidTag:
         raise DecryptionFailed("authentication failed") from None

@@ -27,7 +27,7 @@ class Crypto:
 
     def __init__(self, ring: KeyRing, *, cache_size: int = 4096):
         self.ring = ring
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple] = OrderedDict()  # wrapped DEK → (DEK, its AES-GCM cipher)
         self._cache_size = cache_size
         self._lock = Lock()
         self._watch: KeyFileWatch | None = None
@@ -57,11 +57,18 @@ class Crypto:
 
     def unwrap(self, wrapped: bytes, *, owner: str) -> bytes:
         """The DEK inside a wrapped key (small LRU cache)."""
+        return self._unwrapped(wrapped, owner)[0]
+
+    def unwrap_cipher(self, wrapped: bytes, *, owner: str):
+        """The AES-GCM cipher of the DEK inside a wrapped key (cached with the DEK, dropped with it by `forget`)."""
+        return self._unwrapped(wrapped, owner)[1]
+
+    def _unwrapped(self, wrapped: bytes, owner: str) -> tuple:
         with self._lock:
-            dek = self._cache.get(wrapped)
-            if dek is not None:
+            hit = self._cache.get(wrapped)
+            if hit is not None:
                 self._cache.move_to_end(wrapped)
-                return dek
+                return hit
         kid = aead.key_id_of(wrapped)
         if kid not in self.ring.master:
             self.refresh(force=True)  # re-wrapped by a rotation this process has not seen yet
@@ -69,11 +76,12 @@ class Crypto:
         if key is None:
             raise aead.DecryptionFailed(f"master key {kid} not in key ring")
         dek = aead.open_(key, wrapped, b"dek:" + owner.encode())
+        hit = (dek, aead.cipher(dek))
         with self._lock:
-            self._cache[wrapped] = dek
+            self._cache[wrapped] = hit
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return dek
+        return hit
 
     def forget(self, wrapped: bytes) -> None:
         """Drop a data key from the cache (its customer was crypto-shredded)."""
@@ -90,8 +98,8 @@ class Crypto:
         """Seal one value with a customer's DEK."""
         return aead.seal(dek, DEK_ID, value.encode("utf-8"), self.aad(table, field, row_id))
 
-    def decrypt(self, dek: bytes, blob: bytes, *, table: str, field: str, row_id: str) -> str:
-        """Open one value sealed with a customer's DEK."""
+    def decrypt(self, dek, blob: bytes, *, table: str, field: str, row_id: str) -> str:
+        """Open one value sealed with a customer's DEK (or with its `aead.cipher`)."""
         return aead.open_(dek, blob, self.aad(table, field, row_id)).decode("utf-8")
 
     # blind indexes ------------------------------------------------------------
