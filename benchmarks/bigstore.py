@@ -303,11 +303,12 @@ SELECT g.id, c.id, 'HT' || g.yr || printf('%07d', g.n - g.n0 + 1), {status}, 'de
   CASE WHEN g.n % 10 <> 0 THEN date(g.day, '+' || (g.n % 15) || ' days') END, u.id, g.created, g.created
 FROM temp.g2 g JOIN temp.cust c ON c.n = g.cn JOIN temp.usr u ON u.i = g.un ORDER BY g.n""")
         conn.execute(f"""
-INSERT INTO order_items (id, order_id, line_no, product_id, quantity, unit_price, amount)
-SELECT printf('%012x%04x%016x', g.ms, k.k, g.n), g.id, k.k, p.id, {qty.replace('n', 'g.n').replace('k', 'k.k')},
+INSERT INTO order_items (id, order_id, customer_id, line_no, product_id, quantity, unit_price, amount)
+SELECT printf('%012x%04x%016x', g.ms, k.k, g.n), g.id, c.id, k.k, p.id, {qty.replace('n', 'g.n').replace('k', 'k.k')},
   ({price.format(p=prod.replace('n', 'g.n').replace('k', 'k.k'))}) / 100.0,
   ({item_cents.replace('n', 'g.n').replace('k', 'k.k')}) / 100.0
-FROM temp.g2 g JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) k ON k.k <= g.lines
+FROM temp.g2 g JOIN temp.cust c ON c.n = g.cn
+JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) k ON k.k <= g.lines
 JOIN temp.prod p ON p.i = {prod.replace('n', 'g.n').replace('k', 'k.k')} ORDER BY g.n, k.k""")
         # plans: one or two per signed order; the second half due two months after the first
         conn.execute(f"""

@@ -132,6 +132,9 @@ def test_demo_relationship_data_exists_and_is_consistent(kehu):
             paid[pay.order_id] += pay.amount
             assert pay.paid_on <= today
         assert {o.status for o in orders} >= {"draft", "signed", "executing", "completed"}
+        by_order = {o.id: o.customer_id for o in orders}
+        assert all(item.customer_id == by_order[item.order_id]
+                   for item in s.execute(select(OrderItem)).scalars())  # a line carries its order's customer
         for o in orders:
             assert o.total_amount == items[o.id] > 0 and paid[o.id] <= planned[o.id]
             assert planned[o.id] in (0, o.total_amount)

@@ -57,6 +57,10 @@ def test_order_numbers_unique_and_totals(kehu, world, client, api, catalogue):
     assert "terms" not in listed["items"][0]  # list rows carry the list fields only
     created = audit_rows(kehu, "order.create")
     assert len(created) == 4 and "order_item.unit_price" in created[0].fields and "12000" not in created[0].fields
+    with kehu.db.reader() as s:  # each line carries its order's customer (the tag frame reads lines by customer)
+        pairs = s.execute(select(OrderItem.customer_id, Order.customer_id)
+                          .join(Order, Order.id == OrderItem.order_id)).all()
+    assert len(pairs) == 8 and all(a == b for a, b in pairs)
 
 
 def test_invalid_order_names_every_field_and_writes_nothing(kehu, world, client, api, catalogue):

@@ -45,7 +45,8 @@ def add_order(kehu, customer_id: str, *, on: date, amount, status: str = "comple
             id=oid, customer_id=customer_id, order_no=f"HT2026T{_seq['n']:06d}", status=status,
             delivery_status="pending", total_amount=Decimal(str(amount)), created_at=at(on), updated_at=at(on)))
         if product_id:
-            s.execute(insert(OrderItem.__table__).values(id=new_id(), order_id=oid, line_no=1, product_id=product_id,
+            s.execute(insert(OrderItem.__table__).values(id=new_id(), order_id=oid, customer_id=customer_id, line_no=1,
+                                                          product_id=product_id,
                                                           quantity=Decimal(1), unit_price=Decimal(str(amount)),
                                                           amount=Decimal(str(amount))))
     return oid

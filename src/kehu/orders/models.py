@@ -98,13 +98,18 @@ class OrderItem(Base):
     __entity__ = "order_item"
     __customer_link__ = ("order_id", "order")
     __retention__ = "accounting"
-    # an order's lines with what aggregates read (product, amounts): covering, so no row lookup per line
+    # a customer's order lines with what aggregates read (product, amounts), customer by customer: the tag
+    # frame walks a customer's orders and finds each order's lines next to the previous order's (a lookup by
+    # order id alone lands anywhere in the index: 3M such lookups took 11 of the 16 s of the items aggregates)
     __table_args__ = (ForeignKeyConstraint(["product_id"], ["products.id"]),
-                      Index("ix_order_items_order_cover", "order_id", "product_id", "amount", "quantity", "unit_price"))
+                      Index("ix_order_items_customer", "customer_id", "order_id", "product_id", "amount", "quantity",
+                            "unit_price"))
 
     id: Mapped[str] = system(String(32), primary_key=True, why="row id (bound into AAD)")
-    order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False,
+    order_id: Mapped[str] = system(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True,
                                    why="order of the line")
+    customer_id: Mapped[str] = system(String(32), nullable=False,
+                                      why="the order's customer, copied (an order never changes customer)")
     line_no: Mapped[int] = system(Integer, nullable=False, why="position of the line in the order")
     product_id: Mapped[str] = field("产品", level=2, category="transaction", length=32, nullable=False,
                                     help="产品目录中的产品（purchase history is level 2）")

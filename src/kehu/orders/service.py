@@ -92,7 +92,7 @@ def create(session: Session, ctx: Ctx, *, customer_no: str | None, data: dict[st
     vault = vault_of(ctx, customer)
     store(ctx, vault, order, "order", {k: v for k, v in values.items() if v is not None})
     for n, it in enumerate(lines, 1):
-        item = OrderItem(id=new_id(), order_id=order.id, line_no=n)
+        item = OrderItem(id=new_id(), order_id=order.id, customer_id=customer.id, line_no=n)
         store(ctx, vault, item, "order_item", it)
         order.items.append(item)
     session.add(order)

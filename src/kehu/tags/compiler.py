@@ -89,15 +89,18 @@ def _items():
     from kehu.orders.models import Order, OrderItem, Product, ProductLine
     o, i, p, pl = Order.__table__, OrderItem.__table__, Product.__table__, ProductLine.__table__
     amount = func.coalesce(i.c.amount, i.c.quantity * i.c.unit_price)
-    # line and product filters test the item's product against the (small) catalogue once per statement
-    # (an IN subquery), not by joining products and lines for every item: 23 s → 17 s over 16M items
-    return dict(from_=i.join(o, i.c.order_id == o.c.id),
+    # a customer's orders (time range of the covering index), each order's lines found by (customer, order):
+    # next to the previous order's lines, not anywhere in the index as by order id alone (16M items: 16 s → 8 s).
+    # Line and product filters test the item's product against the (small) catalogue once per statement
+    # (an IN subquery), not by joining products and lines for every item
+    return dict(from_=o.join(i, and_(i.c.customer_id == o.c.customer_id, i.c.order_id == o.c.id)),
                 customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"amount": (amount, "金额"), "quantity": (i.c.quantity, "数量")},
                 filters={"line": lambda code: i.c.product_id.in_(
                              select(p.c.id).join(pl, pl.c.id == p.c.line_id).where(pl.c.code == code)),
                          "product": lambda code: i.c.product_id.in_(select(p.c.id).where(p.c.code == code))},
-                where=one_of(o.c.status, PURCHASE_STATUSES), hints={o: "ix_orders_customer_activity"})
+                where=one_of(o.c.status, PURCHASE_STATUSES),
+                hints={o: "ix_orders_customer_activity", i: "ix_order_items_customer"})
 
 
 def _payments():

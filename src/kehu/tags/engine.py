@@ -123,13 +123,21 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
         return _evaluate_all(session, catalog, as_of=as_of, trigger=trigger, progress=progress, only=only)
 
 
+def _mask(rules: list[ActiveRule], w: int, fr, env: Env):
+    """Word `w` of a customer's rule mask over the frame `fr`: the bits of the word's rules it matches (none
+    when archived: `condition` without its "not archived" part, tested once for all of the word's rules)."""
+    terms = [case((matches(r.compiled, fr, env), bit), else_=0)
+             for i, r in enumerate(rules) for word, bit in [_bit(i)] if word == w]
+    return cast(case((fr.c.f_status != "archived", sum(terms[1:], terms[0]) if terms else 0), else_=0), BigInteger)
+
+
 def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: str,
                   progress: Progress | None, only: list[str] | None) -> dict[str, Any]:
     """The full evaluation.
 
-    The frame (fields, derived values and aggregates, a row per customer) is materialised once; one
-    pass over it then gives each customer a bit mask of the rules it matches (`m0`, `m1`, … — 62 rules
-    a word). The diff compares masks: the tags each customer holds are folded into the same bits in one
+    The frame (fields, derived values and aggregates, a row per customer) is materialised once, with
+    each customer's bit mask of the rules it matches (`m0`, `m1`, … — 62 rules a word) computed in the
+    same statement. The diff compares masks: the tags each customer holds are folded into the same bits in one
     scan of customer_tags, and only customers whose masks differ are expanded into (customer, tag)
     pairs. Grades are computed for everyone and written only where a figure changed.
     """
@@ -140,7 +148,7 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     gaggs = grade_aggs(conf["params"]["grade_period_days"])
     tick = progress or (lambda *_: None)
     conn = session.connection()
-    tick("frame", 0, 4)
+    tick("frame", 0, 3)
     clock = [time.perf_counter()]
     seconds: dict[str, float] = {}
 
@@ -148,47 +156,38 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
         now_ = time.perf_counter()
         seconds[name] = round(now_ - clock[0], 3)
         clock[0] = now_
-    stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
-    frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
+    stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values())).subquery("fr")
     words = max(1, -(-len(rules) // WORD_BITS))
-    masks = _temp("tag_masks", [Column("customer_id", String(32))] + [Column(f"m{w}", BigInteger) for w in range(words)])
-    for t in (frame, masks):
-        t.drop(conn, checkfirst=True)
-        t.create(conn)
-    conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
+    # the frame row and its rule masks in one statement (each customer's row is read and written once)
+    cols = [*stmt.c, *(_mask(rules, w, stmt, env).label(f"m{w}") for w in range(words))]
+    frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.c]
+                  + [Column(f"m{w}", BigInteger) for w in range(words)])
+    frame.drop(conn, checkfirst=True)
+    frame.create(conn)
+    conn.execute(insert(frame).from_select([c.key for c in frame.c], select(*cols)))
     Index("ix_tag_frame_cid", frame.c.customer_id).create(conn)
     lap("frame")
-    tick("rules", 1, 4)
-    bits = []
-    for w in range(words):  # `condition` without its "not archived" part, tested once for all the word's rules
-        terms = [case((matches(r.compiled, frame, env), bit), else_=0)
-                 for i, r in enumerate(rules) for word, bit in [_bit(i)] if word == w]
-        bits.append(cast(case((frame.c.f_status != "archived", sum(terms[1:], terms[0]) if terms else 0), else_=0),
-                         BigInteger))
-    conn.execute(insert(masks).from_select([c.key for c in masks.c], select(frame.c.customer_id, *bits)))
-    lap("rules")
-    tick("diff", 2, 4)
+    tick("diff", 1, 3)
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
-    counts = _apply_diff(conn, masks, words, rules, now=now, trigger=trigger,
+    counts = _apply_diff(conn, frame, words, rules, now=now, trigger=trigger,
                          restamp=[r for r in rules if applied.get(r.tag_id) != r.version])
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
     lap("diff")
-    tick("grades", 3, 4)
+    tick("grades", 2, 3)
     written = None
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
         builtin.put(session, "grade.cuts", cuts)
         written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now))
     total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
-    for t in (masks, frame):
-        t.drop(conn)
+    frame.drop(conn)
     lap("grades")
     stats = {"as_of": as_of.isoformat(), "at": now.isoformat(), "customers": total, "rules": len(rules),
              "changes": counts, "grades_written": written, "seconds": seconds}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
-    tick("done", 4, 4)
+    tick("done", 3, 3)
     return stats
 
 
@@ -392,15 +391,15 @@ def evaluate_customers(session: Session, catalog: Catalog, customer_ids: list[st
 
 # --- grades ------------------------------------------------------------------------------------------
 
-def _value_at(conn, frame, col, where, *, desc: bool, positions: list[int]) -> list[Any]:
-    """Values of `col` at 1-based positions of the ordering (past the end: the last value; none: None).
+def _value_at(conn, col, where, *, desc: bool, positions: list[int], n_rows: int) -> list[Any]:
+    """Values of `col` at 1-based positions of the ordering of the `n_rows` rows matching `where` (past the
+    end: the last value; none: None).
 
     One sort in the database (a window numbering the rows), only the wanted rows fetched."""
     if not positions:
         return []
     order = col.desc() if desc else col.asc()
     ranked = select(col.label("v"), func.row_number().over(order_by=order).label("n")).where(where).subquery()
-    n_rows = conn.execute(select(func.count()).select_from(frame).where(where)).scalar_one()
     if not n_rows:
         return [None for _ in positions]
     want = sorted({min(max(p, 1), n_rows) for p in positions})
@@ -437,8 +436,8 @@ def compute_cuts(conn, frame, gaggs: dict[str, Agg], grade_conf: dict[str, int])
     buyers = conn.execute(select(func.count()).select_from(frame).where(c["ever"] > 0)).scalar_one()
     pos = [math.floor(j * buyers / 5) + 1 for j in (1, 2, 3, 4)] if buyers else []
     raw = conn.dialect.name == "sqlite"  # compare stored time text with stored time text (formats may differ)
-    quint = {k: _value_at(conn, frame, type_coerce(c[col], String()) if raw and k == "r" else c[col], c["ever"] > 0,
-                          desc=False, positions=pos)
+    quint = {k: _value_at(conn, type_coerce(c[col], String()) if raw and k == "r" else c[col], c["ever"] > 0,
+                          desc=False, positions=pos, n_rows=buyers)
              for k, col in (("r", "last"), ("f", "freq_y"), ("m", "spend_y"))}
     norm = {k: [v.isoformat() if isinstance(v, datetime) else (str(v) if v is not None else None) for v in vals]
             for k, vals in quint.items()}
