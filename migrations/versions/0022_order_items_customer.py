@@ -22,7 +22,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    from kehu.setup import declare_rebuilt
+
     bind = op.get_bind()
+    declare_rebuilt(bind, revision, ["order_items"])  # only its foreign keys are checked before the commit
     sqlite = bind.dialect.name == "sqlite"
     if sqlite:  # the fill rewrites every line and SQLite copies the table: a page cache as large as the table
         before = bind.exec_driver_sql("PRAGMA cache_size").scalar()  # (with the default 2 MB, 16M lines took

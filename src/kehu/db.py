@@ -122,7 +122,7 @@ def migration_connection(url: str) -> Iterator[Connection]:
     foreign keys are off while it runs — with them on, dropping the old table of a batch rebuild deletes
     (ON DELETE CASCADE) or refuses its children's rows — and are checked before it commits, unless the
     caller set `conn.info["kehu_schema_changed"] = False` (nothing ran: a full check of a large store
-    takes minutes).
+    takes minutes) or named the tables to check in `conn.info["kehu_fk_scope"]` (see `kehu.setup`).
     """
     engine = make_engine(url, poolclass=NullPool)
     sqlite = engine.dialect.name == "sqlite"
@@ -135,7 +135,12 @@ def migration_connection(url: str) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
                 changed = conn.info.get("kehu_schema_changed", True)  # unknown: check
-                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if sqlite and changed else []
+                scope = conn.info.get("kehu_fk_scope")  # the tables the applied revisions rebuilt; None: all
+                broken = []
+                if sqlite and changed:
+                    for pragma in (["PRAGMA foreign_key_check"] if scope is None
+                                   else [f'PRAGMA foreign_key_check("{t}")' for t in scope]):
+                        broken += conn.exec_driver_sql(pragma).fetchall()
                 if broken:
                     raise RuntimeError(f"升级后有记录缺少其上级记录（外键）：{broken[:5]}")
     finally:
