@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -73,6 +75,31 @@ class _SQLiteCompiler(SQLiteCompiler):
 
     def get_from_hint_text(self, table, text):  # noqa: D102
         return text
+
+
+class unindexed(FunctionElement):
+    """A column that SQLite's planner may not use to look rows up (`+col`; the column as is elsewhere).
+
+    For a join condition that must be read in one direction only: `i.customer_id == unindexed(o.customer_id)`
+    lets the planner find `i` rows from `o` but never walk `i` to look `o` up (without statistics on a new
+    index it may otherwise choose to read every row of `i`)."""
+
+    name = "unindexed"
+    inherit_cache = True
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):
+    return compiler.process(next(iter(element.clauses)), **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(next(iter(element.clauses)), **kw)
 
 
 def make_engine(url: str, **kw) -> Engine:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -207,3 +208,44 @@ def test_cli_evaluates_everyone_and_reports_the_changes(kehu, world, monkeypatch
         held = set(s.execute(select(Tag.code).join(CustomerTag, CustomerTag.tag_id == Tag.id)
                              .where(CustomerTag.customer_id == cid)).scalars())
     assert {"active", "age_36_45"} <= held
+
+
+
+def test_items_are_read_customer_by_customer(kehu):
+    """The frame walks a customer's orders and finds each order's lines by (customer, order) — SQLite must
+    never choose to read every order line and look its order up, even without statistics; `unindexed` keeps
+    that join one-way (`+col` on SQLite only)."""
+    from kehu.db import unindexed
+    from kehu.orders.models import Order
+    from kehu.tags.builtin import LINE_RULE
+    from kehu.tags.compiler import Env, check, source_selects
+
+    rendered = str(select(unindexed(Order.__table__.c.customer_id)).compile(kehu.db.engine))
+    if kehu.db.engine.dialect.name != "sqlite":
+        assert "+" not in rendered and "orders.customer_id" in rendered
+        return
+    assert "+orders.customer_id" in rendered
+    with kehu.db.reader() as s:
+        rule = check(LINE_RULE.format(code="SW"), Env(catalog=kehu.catalog(s), as_of=AS_OF))
+        sqls = [str(source_selects(rule, AS_OF, customer_ids=ids)["items"].compile(
+            s.connection(), compile_kwargs={"literal_binds": True})) for ids in (None, ["x"])]
+    # the statistics of the 1M store after migration 0022 rebuilt order_items (none for it yet), under which
+    # SQLite chose to read all 16M lines when the join could be walked both ways
+    raw = sqlite3.connect(kehu.db.engine.url.database)
+    try:
+        raw.execute("ANALYZE sqlite_schema")
+        raw.executemany("INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", [
+            ("orders", "ix_orders_status", "8214000 2001"), ("orders", "ix_orders_customer", "7733440 10 1"),
+            ("orders", "sqlite_autoindex_orders_1", "10134720 1")])
+        raw.commit()
+        fresh = sqlite3.connect(kehu.db.engine.url.database)  # statistics are read when a connection opens
+        for sql in sqls:
+            plan = " | ".join(r[-1] for r in fresh.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "SCAN orders USING COVERING INDEX ix_orders_customer_activity" in plan or (
+                "SEARCH orders USING COVERING INDEX ix_orders_customer_activity (customer_id=?" in plan), plan
+            assert "SEARCH order_items USING COVERING INDEX ix_order_items_customer (customer_id=? AND order_id=?)" in plan, plan
+        fresh.close()
+    finally:
+        raw.execute("DELETE FROM sqlite_stat1")
+        raw.commit()
+        raw.close()

@@ -24,7 +24,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.elements import BindParameter
 
 from kehu.catalog.registry import Catalog
-from kehu.db import UTCDateTime
+from kehu.db import UTCDateTime, unindexed
 from kehu.tags.language import Node, RuleError, parse
 
 PURCHASE_STATUSES = ("signed", "executing", "completed", "terminated")
@@ -93,7 +93,8 @@ def _items():
     # next to the previous order's lines, not anywhere in the index as by order id alone (16M items: 16 s → 8 s).
     # Line and product filters test the item's product against the (small) catalogue once per statement
     # (an IN subquery), not by joining products and lines for every item
-    return dict(from_=o.join(i, and_(i.c.customer_id == o.c.customer_id, i.c.order_id == o.c.id)),
+    # (the planner must walk orders and look lines up, never the reverse: `unindexed`)
+    return dict(from_=o.join(i, and_(i.c.customer_id == unindexed(o.c.customer_id), i.c.order_id == o.c.id)),
                 customer=o.c.customer_id, time=o.c.created_at, kind="datetime",
                 columns={"amount": (amount, "金额"), "quantity": (i.c.quantity, "数量")},
                 filters={"line": lambda code: i.c.product_id.in_(

@@ -135,9 +135,9 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
                   progress: Progress | None, only: list[str] | None) -> dict[str, Any]:
     """The full evaluation.
 
-    The frame (fields, derived values and aggregates, a row per customer) is materialised once, with
-    each customer's bit mask of the rules it matches (`m0`, `m1`, … — 62 rules a word) computed in the
-    same statement. The diff compares masks: the tags each customer holds are folded into the same bits in one
+    The frame (fields, derived values and aggregates, a row per customer) is materialised once; one
+    pass over it then gives each customer a bit mask of the rules it matches (`m0`, `m1`, … — 62 rules
+    a word). The diff compares masks: the tags each customer holds are folded into the same bits in one
     scan of customer_tags, and only customers whose masks differ are expanded into (customer, tag)
     pairs. Grades are computed for everyone and written only where a figure changed.
     """
@@ -148,7 +148,7 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     gaggs = grade_aggs(conf["params"]["grade_period_days"])
     tick = progress or (lambda *_: None)
     conn = session.connection()
-    tick("frame", 0, 3)
+    tick("frame", 0, 4)
     clock = [time.perf_counter()]
     seconds: dict[str, float] = {}
 
@@ -156,38 +156,44 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
         now_ = time.perf_counter()
         seconds[name] = round(now_ - clock[0], 3)
         clock[0] = now_
-    stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values())).subquery("fr")
+    stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
+    frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
     words = max(1, -(-len(rules) // WORD_BITS))
-    # the frame row and its rule masks in one statement (each customer's row is read and written once)
-    cols = [*stmt.c, *(_mask(rules, w, stmt, env).label(f"m{w}") for w in range(words))]
-    frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.c]
-                  + [Column(f"m{w}", BigInteger) for w in range(words)])
-    frame.drop(conn, checkfirst=True)
-    frame.create(conn)
-    conn.execute(insert(frame).from_select([c.key for c in frame.c], select(*cols)))
+    masks = _temp("tag_masks", [Column("customer_id", String(32))] + [Column(f"m{w}", BigInteger) for w in range(words)])
+    for t in (frame, masks):
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
+    conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
     Index("ix_tag_frame_cid", frame.c.customer_id).create(conn)
     lap("frame")
-    tick("diff", 1, 3)
+    tick("rules", 1, 4)
+    # one pass over the stored frame (computed inside the frame's statement, the conditions read the joined
+    # aggregates' expressions instead of stored values: 1M customers 37 s → 43 s)
+    conn.execute(insert(masks).from_select([c.key for c in masks.c], select(
+        frame.c.customer_id, *(_mask(rules, w, frame, env) for w in range(words)))))
+    lap("rules")
+    tick("diff", 2, 4)
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
-    counts = _apply_diff(conn, frame, words, rules, now=now, trigger=trigger,
+    counts = _apply_diff(conn, masks, words, rules, now=now, trigger=trigger,
                          restamp=[r for r in rules if applied.get(r.tag_id) != r.version])
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
     lap("diff")
-    tick("grades", 2, 3)
+    tick("grades", 3, 4)
     written = None
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
         builtin.put(session, "grade.cuts", cuts)
         written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now))
     total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
-    frame.drop(conn)
+    for t in (masks, frame):
+        t.drop(conn)
     lap("grades")
     stats = {"as_of": as_of.isoformat(), "at": now.isoformat(), "customers": total, "rules": len(rules),
              "changes": counts, "grades_written": written, "seconds": seconds}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
-    tick("done", 3, 3)
+    tick("done", 4, 4)
     return stats
 
 
