@@ -102,6 +102,28 @@ def _unindexed_sqlite(element, compiler, **kw):
     return "+" + compiler.process(next(iter(element.clauses)), **kw)
 
 
+class least(FunctionElement):
+    """The smallest of its arguments (`least(…)`; SQLite's multi-argument `min(…)`): each argument is written,
+    and so evaluated, once — `CASE WHEN x > 5 THEN 5 ELSE x END` evaluates `x` twice."""
+
+    name = "least"
+    inherit_cache = True
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.type = next(iter(self.clauses)).type
+
+
+@compiles(least)
+def _least(element, compiler, **kw):
+    return f"least({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "sqlite")
+def _least_sqlite(element, compiler, **kw):
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
 def make_engine(url: str, **kw) -> Engine:
     """Create an engine with the settings Kehu relies on for each backend."""
     if url.startswith("sqlite"):

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, Index, Integer, MetaData, String, Table, and_, bindparam, case, cast, delete,
+from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, and_, bindparam, case, cast, delete,
                         exists, func, insert, literal, not_, or_, select, tuple_, type_coerce, update)
 from sqlalchemy.orm import Session
 
 from kehu.catalog.registry import Catalog
-from kehu.db import UTCDateTime, utcnow
+from kehu.db import UTCDateTime, least, utcnow
 from kehu.tags import builtin
 from kehu.tags.compiler import Agg, Compiled, Env, check, condition, frame_select, matches
 from kehu.tags.models import CustomerGrade, CustomerTag, Tag, TagHistory, TagRule
@@ -164,7 +164,7 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
         t.drop(conn, checkfirst=True)
         t.create(conn)
     conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
-    Index("ix_tag_frame_cid", frame.c.customer_id).create(conn)
+    total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
     lap("frame")
     tick("rules", 1, 4)
     # one pass over the stored frame (computed inside the frame's statement, the conditions read the joined
@@ -185,7 +185,6 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
         builtin.put(session, "grade.cuts", cuts)
         written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now))
-    total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
     for t in (masks, frame):
         t.drop(conn)
     lap("grades")
@@ -494,8 +493,9 @@ def grade_select(frame, gaggs: dict[str, Agg], cuts: dict[str, Any], env: Env, *
     r = case((buyer, _score(c["last"], q.get("r", []), "raw_time" if cuts.get("r_raw") else "time")), else_=0)
     f = case((buyer, _score(c["freq_y"], q.get("f", []), "num")), else_=0)
     m = case((buyer, _score(c["spend_y"], q.get("m", []), "num")), else_=0)
-    base = case((buyer, (f + m + 1) // 2), else_=1) + case((pot, 1), else_=0)
-    stars = case((base > 5, 5), else_=base)
+    # F and M are CASE chains over the cuts: written once in the stars (not `CASE WHEN base > 5 …`, which
+    # evaluated them twice more per customer)
+    stars = least(case((buyer, (f + m + 1) // 2), else_=1) + case((pot, 1), else_=0), literal(5))
     return select(frame.c.customer_id, grade.label("grade"), stars.label("stars"), r.label("r"), f.label("f"),
                   m.label("m"), c["spend_q"].label("spend_q"), c["freq_q"].label("freq_q"),
                   c["spend_y"].label("spend_y"), c["freq_y"].label("freq_y"), c["last"].label("last_purchase"),
