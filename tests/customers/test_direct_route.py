@@ -73,3 +73,12 @@ def test_other_shapes_keep_fastapis_handler():
 
     route = DirectRoute("/x/{archive_no}", history, methods=["GET"])
     assert not _direct_shape(route.dependant, route)
+
+
+def test_a_revoked_token_is_refused_on_the_very_next_detail_read(client, world):
+    r = client.post("/api/v1/auth/token", json={"username": "alice", "password": world.password})
+    h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    no = client.post("/api/v1/customers", json=customer_data(), headers=h).json()["archive_no"]
+    assert client.get(f"/api/v1/customers/{no}", headers=h).status_code == 200  # token and principal now cached
+    assert client.delete("/api/v1/auth/token", headers=h).status_code == 200
+    assert client.get(f"/api/v1/customers/{no}", headers=h).status_code == 401
