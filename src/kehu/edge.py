@@ -6,11 +6,16 @@ Reads can also be awaited (`read_as`, `ApiCall.read`): same checks and audit, no
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi import routing as fastapi_routing
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -145,8 +150,62 @@ class ApiBearer(HTTPBearer):
         super().__init__(auto_error=False, scheme_name=bearer.scheme_name, description=bearer.model.description)
 
     async def __call__(self, request: Request) -> ApiCall:  # type: ignore[override]
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-        return ApiCall(request, token.strip() if scheme.lower() == "bearer" else None)
+        return ApiCall(request, bearer_token(request))
+
+
+def bearer_token(request: Request) -> str | None:
+    """The request's bearer token, read as `HTTPBearer` reads it (None without one)."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+class DirectRoute(APIRoute):
+    """An API route for hot reads that calls its endpoint straight, without FastAPI's per-request machinery.
+
+    For an `async def` endpoint whose only parameters are string path parameters and the `ApiCall` of
+    the bearer scheme (`ApiBearer`), and which returns a JSON-ready dict: the handler builds the call
+    handle, passes the path parameters and renders the result with pydantic-core (as FastAPI renders a
+    `dict` response), skipping dependency resolution and the re-validation of the returned dict. The
+    route is declared as any other (same OpenAPI operation, exception handlers, middleware); a route not
+    of that shape, or an app with dependency overrides (tests), gets FastAPI's own handler.
+    """
+
+    def get_route_handler(self):  # noqa: D102
+        full = super().get_route_handler()
+        context = fastapi_routing._effective_route_context_var.get()  # the route as included (router dependencies)
+        dependant = context.dependant if context is not None and context.original_route is self else self.dependant
+        if not _direct_shape(dependant, self):
+            return full
+        endpoint, names, call_name = dependant.call, [f.name for f in dependant.path_params], \
+            dependant.dependencies[0].name
+
+        async def handler(request: Request) -> Response:
+            if request.app.dependency_overrides:
+                return await full(request)
+            params = request.path_params
+            kwargs = {name: params[name] for name in names}
+            kwargs[call_name] = ApiCall(request, bearer_token(request))
+            return Response(to_json(await endpoint(**kwargs)), status_code=self.status_code or 200,
+                            media_type="application/json")
+
+        return handler
+
+
+def _direct_shape(dependant, route: APIRoute) -> bool:
+    """Whether a route's parameters and response allow `DirectRoute`'s handler."""
+    deps = dependant.dependencies
+    response_class = getattr(route.response_class, "value", route.response_class)  # FastAPI's Default(…) or a class
+    return (inspect.iscoroutinefunction(dependant.call)
+            and len(deps) == 1 and isinstance(deps[0].call, ApiBearer) and not deps[0].dependencies
+            and deps[0].name is not None
+            and not (dependant.query_params or dependant.header_params or dependant.cookie_params
+                     or dependant.body_params or dependant.request_param_name or dependant.response_param_name
+                     or dependant.background_tasks_param_name)
+            and all(f.field_info.annotation is str and not f.field_info.metadata for f in dependant.path_params)
+            and route.response_model is dict and response_class is JSONResponse
+            and route.response_model_include is None and route.response_model_exclude is None
+            and not (route.response_model_exclude_unset or route.response_model_exclude_defaults
+                     or route.response_model_exclude_none))
 
 
 def body(model: Any) -> dict[str, Any]:

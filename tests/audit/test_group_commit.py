@@ -169,3 +169,25 @@ def test_a_round_the_writer_cannot_commit_in_time_fails(kehu, db_url):
         else:
             holder.rollback()
         holder.close()
+
+
+def test_a_round_goes_to_the_writer_thread_unless_committed_on_the_loop(kehu, db_url):
+    """By default the writer thread commits a round (the loop serves requests during the fsync); with
+    `commit_on_loop` on SQLite the loop commits it itself when the locks are free."""
+    from kehu.audit.chain import GroupCommitter
+
+    async def round_of(writer, n: int) -> None:
+        await asyncio.gather(*(writer.committed([_entry(kehu, i)]) for i in range(n)))
+
+    threaded = GroupCommitter(kehu.db, kehu.audit)
+    asyncio.run(round_of(threaded, 3))
+    assert threaded._thread is not None and threaded.committed_entries == 3
+    on_loop = GroupCommitter(kehu.db, kehu.audit, commit_on_loop=True)
+    asyncio.run(round_of(on_loop, 4))
+    if db_url.startswith("sqlite"):
+        assert on_loop._thread is None and (on_loop.commits, on_loop.committed_entries) == (1, 4)
+    else:  # PostgreSQL reads run in worker threads: rounds always go to the writer thread
+        assert on_loop._thread is not None and on_loop.committed_entries == 4
+    assert _count(kehu, "test.read") == 7
+    with kehu.db.reader() as s:
+        assert verify(s, kehu.audit).ok

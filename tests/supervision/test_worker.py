@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import func, select
+
+from kehu.audit.models import AuditEntry
 from kehu.supervision import scan as scan_module
+from kehu.supervision.models import AlarmState
 from kehu.supervision.scan import Worker
 from tests.supervision.conftest import alerts, set_rule
 
@@ -49,3 +53,61 @@ def test_worker_raises_the_alert_after_the_requests(kehu, client, api, customers
     kehu.alarm_worker.stop()
     [alert] = alerts(client, api, rule="records_viewed")
     assert (alert["user_name"], alert["count"]) == ("alice", 3)
+
+
+def test_a_scan_counts_without_holding_the_write_lock(kehu, client, api, customers, clock, monkeypatch):
+    """Audit commits (every request's) go on while the rules are counted; the alert is still raised."""
+    set_rule(client, api, "records_viewed", limit=2)
+    for no in customers[:3]:
+        assert client.get(f"/api/v1/customers/{no}", headers=api("alice")).status_code == 200
+    real = scan_module.evaluate
+    committed: list[bool] = []
+
+    def counting(session, k, ck, hi):
+        # a write transaction of another caller commits in the middle of the counting
+        with kehu.db.transaction() as s:
+            k.audit.stage(s, action="test.write", actor_name="other")
+        committed.append(True)
+        return real(session, k, ck, hi)
+
+    monkeypatch.setattr(scan_module, "evaluate", counting)
+    result = scan_module.scan(kehu)
+    assert committed and result.raised == 1
+    [alert] = alerts(client, api, rule="records_viewed")
+    assert (alert["user_name"], alert["count"]) == ("alice", 3)
+
+
+def test_a_batch_is_counted_again_when_another_scanner_moved_the_checkpoint(kehu, client, api, customers, clock,
+                                                                             monkeypatch):
+    set_rule(client, api, "records_viewed", limit=2)
+    for no in customers[:3]:
+        assert client.get(f"/api/v1/customers/{no}", headers=api("alice")).status_code == 200
+    real = scan_module.evaluate
+    calls: list[int] = []
+
+    def racing(session, k, ck, hi):
+        calls.append(ck)
+        if len(calls) == 1:  # another scanner records this range while the first one counts
+            monkeypatch.setattr(scan_module, "evaluate", real)
+            scan_module.scan(k)
+            monkeypatch.setattr(scan_module, "evaluate", racing)
+        return real(session, k, ck, hi)
+
+    monkeypatch.setattr(scan_module, "evaluate", racing)
+    outer = scan_module.scan(kehu)
+    assert (outer.raised, outer.scanned) == (0, 0)  # its counts were dropped: the other scanner recorded them
+    with kehu.db.reader() as s:
+        head = s.scalar(select(func.max(AuditEntry.seq)))
+        state = s.get(AlarmState, 1)
+    assert state.last_seq == head and len(calls) == 1
+    [alert] = alerts(client, api, rule="records_viewed")  # one alert, not two
+    assert alert["count"] == 3
+
+
+def test_the_worker_paces_itself_by_the_length_of_its_last_scan(kehu):
+    worker = Worker(kehu, delay=2.0, pace=10.0, max_pause=60.0)
+    assert worker.pause() == 2.0
+    worker.last_scan = 0.5
+    assert worker.pause() == 5.0
+    worker.last_scan = 30.0
+    assert worker.pause() == 60.0

@@ -231,23 +231,27 @@ class GroupCommitter:
 
     - A thread waits with `submit`; a writer thread commits what was handed over and releases the
       batch's waiters with one Event.
-    - A coroutine awaits `committed`. On SQLite (`Database.reads_on_loop`) the entries of all requests
-      of one round of the event loop are committed at the end of that round, on the loop itself, when
-      the write lock is free at once (`BEGIN IMMEDIATE` without waiting) — no thread hand-off, no wake-up,
-      and a batch as large as the round. When another writer holds the lock, or on PostgreSQL, the batch
-      goes to the writer thread, which resolves the round's futures with one `call_soon_threadsafe`.
-      A commit on the loop leaves the WAL checkpoint to the writer thread.
+    - A coroutine awaits `committed`. The entries of all requests of one round of the event loop are
+      handed over together at the end of that round; the writer thread commits them and resolves the
+      round's futures with one `call_soon_threadsafe`. Its commit waits for the disk (fsync) with the GIL
+      released, so the loop serves the next requests meanwhile, and the rounds handed over during one
+      commit make the next batch.
+    - `commit_on_loop=True` (SQLite only, `Database.reads_on_loop`): the round is committed on the loop
+      itself when the write lock is free at once (`BEGIN IMMEDIATE` without waiting), else handed over as
+      above — no thread hand-off, but the loop stands still during the fsync (measured slower under a
+      concurrent load: benchmarks/RESULTS.md, session 5). A commit on the loop leaves the WAL checkpoint to
+      the writer thread.
     """
 
     def __init__(self, db, chain: AuditChain, *, max_batch: int = 2000, idle_close: float = 1.0,
-                 checkpoint_every: int = 100, timeout: float = 30.0):
+                 checkpoint_every: int = 100, timeout: float = 30.0, commit_on_loop: bool = False):
         self.db = db
         self.chain = chain
         self.timeout = timeout  # seconds a waiter waits for the writer thread before failing
         self.max_batch = max_batch
         self.idle_close = idle_close  # seconds without work after which the writer thread ends
         self.checkpoint_every = checkpoint_every  # loop commits between two WAL checkpoints (writer thread)
-        self.on_loop = db.reads_on_loop
+        self.on_loop = commit_on_loop and db.reads_on_loop
         self._cond = threading.Condition(threading.Lock())
         self._open = _Batch()
         self._writer_waiting = False

@@ -62,35 +62,68 @@ class ScanResult:
 def scan(kehu, *, start: int | None = None, lock: bool = True, batch: int = BATCH) -> ScanResult:
     """Evaluate every enabled rule over the entries after the checkpoint (or after `start`).
 
-    One transaction per batch; `lock=False` never locks accounts (used when re-scanning old history).
+    Per batch, the rules are counted in a read transaction, which holds no lock: the counts of a busy
+    window take a while, and audit commits (every request's) must not wait for them. Only recording the
+    hits and moving the checkpoint takes a (short) write transaction; if another scanner moved the
+    checkpoint in between, the batch is counted again from there. `lock=False` never locks accounts
+    (used when re-scanning old history).
     """
     result = ScanResult()
     while True:
+        with kehu.db.reader() as s:
+            ck, hi, head, hits = _counted(s, kehu, start=start, batch=batch)
+        if hits is None:
+            result.last_seq = max(ck, result.last_seq)
+            return result
         with kehu.db.transaction() as s:
-            done = scan_batch(s, kehu, start=start, lock=lock, batch=batch, result=result)
+            recorded = _record(s, kehu, ck, hi, hits, check=start is None, lock=lock, result=result)
+        if not recorded:
+            continue
         start = None if start is None else result.last_seq
-        if done:
+        if hi >= head:
             return result
 
 
-def scan_batch(session: Session, kehu, *, start: int | None = None, lock: bool = True, batch: int = BATCH,
-               result: ScanResult) -> bool:
-    """One batch inside the caller's transaction; True when the chain head was reached."""
+def _counted(session: Session, kehu, *, start: int | None, batch: int) -> tuple[int, int, int, list[Hit] | None]:
+    """(checkpoint, batch end, chain head, hits) of the next batch, read only; hits None when nothing is new."""
+    state = session.get(AlarmState, 1)
+    ck = (state.last_seq if state else 0) if start is None else start
+    head = session.execute(select(func.max(LOG.c.seq))).scalar() or 0
+    if head <= ck:
+        return ck, ck, head, None
+    hi = min(head, ck + batch)
+    return ck, hi, head, evaluate(session, kehu, ck, hi)
+
+
+def _record(session: Session, kehu, ck: int, hi: int, hits: list[Hit], *, check: bool, lock: bool,
+            result: ScanResult) -> bool:
+    """Upsert the hits of entries ck+1 … hi and move the checkpoint; False (nothing written) if `check` and
+    the checkpoint is no longer `ck` (another scanner recorded a batch since it was read)."""
     state = session.get(AlarmState, 1, with_for_update=True)
     if state is None:
         state = AlarmState(id=1, last_seq=0)
         session.add(state)
-    ck = state.last_seq if start is None else start
+    if check and state.last_seq != ck:
+        return False
+    for hit in hits:
+        _upsert(session, kehu, hit, lock=lock, result=result)
+    result.scanned += hi - ck
+    state.last_seq, state.scanned_at = max(state.last_seq, hi), datetime.now(timezone.utc)
+    result.last_seq = hi
+    return True
+
+
+def scan_batch(session: Session, kehu, *, start: int | None = None, lock: bool = True, batch: int = BATCH,
+               result: ScanResult) -> bool:
+    """One batch inside the caller's transaction (counted under its lock); True when the chain head was reached."""
+    state = session.get(AlarmState, 1, with_for_update=True)
+    ck = (state.last_seq if state else 0) if start is None else start
     head = session.execute(select(func.max(LOG.c.seq))).scalar() or 0
     if head <= ck:
         result.last_seq = max(ck, result.last_seq)
         return True
     hi = min(head, ck + batch)
-    for hit in evaluate(session, kehu, ck, hi):
-        _upsert(session, kehu, hit, lock=lock, result=result)
-    result.scanned += hi - ck
-    state.last_seq, state.scanned_at = max(state.last_seq, hi), datetime.now(timezone.utc)
-    result.last_seq = hi
+    _record(session, kehu, ck, hi, evaluate(session, kehu, ck, hi), check=False, lock=lock, result=result)
     return hi >= head
 
 
@@ -210,14 +243,22 @@ def _upsert(session: Session, kehu, hit: Hit, *, lock: bool, result: ScanResult)
 
 
 class Worker:
-    """Scans shortly after audit entries were committed, in a background thread (never in the request)."""
+    """Scans shortly after audit entries were committed, in a background thread (never in the request).
 
-    def __init__(self, kehu, *, delay: float = 2.0):
+    It gathers the commits of at least `delay` seconds, and of at least `pace` times as long as its last
+    scan took (at most `max_pause` seconds): a scan recounts the windows its new entries touch, which takes
+    longer the busier the window, so under a sustained load the scanner keeps to about 1/(pace + 1) of a
+    core instead of scanning back to back.
+    """
+
+    def __init__(self, kehu, *, delay: float = 2.0, pace: float = 10.0, max_pause: float = 60.0):
         self._kehu = weakref.ref(kehu)  # a finished runtime (tests) lets its worker end
         self._pool = kehu.db.engine.pool  # disposing the engine (shut-down) replaces the pool: the worker ends
         self._wake = threading.Event()
+        self._halt = threading.Event()
         self._stopped = False
-        self.delay = delay
+        self.delay, self.pace, self.max_pause = delay, pace, max_pause
+        self.last_scan = 0.0  # seconds the last scan took
         self._thread = threading.Thread(target=self._run, name="kehu-alarms", daemon=True)
 
     def start(self) -> "Worker":
@@ -233,19 +274,26 @@ class Worker:
         kehu = self._kehu()
         if kehu is not None and self._wake.set in kehu.audit.listeners:
             kehu.audit.listeners.remove(self._wake.set)
+        self._halt.set()
         self._wake.set()
         self._thread.join(timeout=30)
+
+    def pause(self) -> float:
+        """Seconds to gather commits before the next scan."""
+        return min(self.max_pause, max(self.delay, self.pace * self.last_scan))
 
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            time.sleep(self.delay)  # gather the commits of a few seconds: one scan (one window recount) for all
+            self._halt.wait(self.pause())  # gather the commits meanwhile: one scan (one window recount) for all
             self._wake.clear()
             kehu = self._kehu()
             if self._stopped or kehu is None or kehu.db.engine.pool is not self._pool:
                 return
+            started = time.monotonic()
             try:
                 scan(kehu)
             except Exception:  # a failed scan is retried on the next commit; the checkpoint did not move
                 log.warning("alarm scan failed", exc_info=True)
+            self.last_scan = time.monotonic() - started
             del kehu
