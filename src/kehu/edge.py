@@ -172,7 +172,12 @@ class DirectRoute(APIRoute):
 
     def get_route_handler(self):  # noqa: D102
         full = super().get_route_handler()
-        context = fastapi_routing._effective_route_context_var.get()  # the route as included (router dependencies)
+        # the route as included, with its routers' dependencies (FastAPI-internal: without it, a router
+        # dependency could be missed, so the route keeps FastAPI's own handler)
+        var = getattr(fastapi_routing, "_effective_route_context_var", None)
+        if var is None:
+            return full
+        context = var.get()
         dependant = context.dependant if context is not None and context.original_route is self else self.dependant
         if not _direct_shape(dependant, self):
             return full
