@@ -12,6 +12,13 @@ from kehu.supervision.scan import Worker
 from tests.supervision.conftest import alerts, set_rule
 
 
+def alice_views_three(client, api, customers) -> None:
+    """A records-viewed limit of 2, then alice reads three archives (one over the limit)."""
+    set_rule(client, api, "records_viewed", limit=2)
+    for no in customers[:3]:
+        assert client.get(f"/api/v1/customers/{no}", headers=api("alice")).status_code == 200
+
+
 def test_chain_listeners_run_after_committed_entries_only(kehu, world):
     calls: list[str] = []
     kehu.audit.listeners.append(lambda: calls.append("commit"))
@@ -46,9 +53,7 @@ def test_worker_raises_the_alert_after_the_requests(kehu, client, api, customers
     monkeypatch.setattr(scan_module, "scan", observed)
     kehu.alarm_worker.stop()  # the app's worker, replaced by a quick one for the test
     kehu.alarm_worker = Worker(kehu, delay=0.05).start()
-    set_rule(client, api, "records_viewed", limit=2)
-    for no in customers[:3]:
-        assert client.get(f"/api/v1/customers/{no}", headers=api("alice")).status_code == 200
+    alice_views_three(client, api, customers)
     assert done.wait(30), "the worker did not scan"
     kehu.alarm_worker.stop()
     [alert] = alerts(client, api, rule="records_viewed")
@@ -57,9 +62,7 @@ def test_worker_raises_the_alert_after_the_requests(kehu, client, api, customers
 
 def test_a_scan_counts_without_holding_the_write_lock(kehu, client, api, customers, clock, monkeypatch):
     """Audit commits (every request's) go on while the rules are counted; the alert is still raised."""
-    set_rule(client, api, "records_viewed", limit=2)
-    for no in customers[:3]:
-        assert client.get(f"/api/v1/customers/{no}", headers=api("alice")).status_code == 200
+    alice_views_three(client, api, customers)
     real = scan_module.evaluate
     committed: list[bool] = []
 
@@ -79,9 +82,7 @@ def test_a_scan_counts_without_holding_the_write_lock(kehu, client, api, custome
 
 def test_a_batch_is_counted_again_when_another_scanner_moved_the_checkpoint(kehu, client, api, customers, clock,
                                                                              monkeypatch):
-    set_rule(client, api, "records_viewed", limit=2)
-    for no in customers[:3]:
-        assert client.get(f"/api/v1/customers/{no}", headers=api("alice")).status_code == 200
+    alice_views_three(client, api, customers)
     real = scan_module.evaluate
     calls: list[int] = []
 
