@@ -141,8 +141,8 @@ class _Gen:
             price = _money(float(unit_price) * r.choice((1, 1, 0.95, 0.9, 0.85)))
             amount = (qty * price).quantize(CENT)
             total += amount
-            self.add("order_item", order_id=order["id"], customer_id=order["customer_id"], line_no=n, product_id=pid, quantity=qty, unit_price=price,
-                     amount=amount)
+            self.add("order_item", order_id=order["id"], customer_id=order["customer_id"], line_no=n, product_id=pid,
+                     quantity=qty, unit_price=price, amount=amount)
         order["total_amount"] = total
         if status in ("draft", "cancelled"):
             return

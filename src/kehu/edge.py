@@ -181,15 +181,15 @@ class DirectRoute(APIRoute):
         dependant = context.dependant if context is not None and context.original_route is self else self.dependant
         if not _direct_shape(dependant, self):
             return full
-        endpoint, names, call_name = dependant.call, [f.name for f in dependant.path_params], \
-            dependant.dependencies[0].name
+        endpoint, names = dependant.call, [f.name for f in dependant.path_params]
+        scheme, call_name = dependant.dependencies[0].call, dependant.dependencies[0].name  # the ApiBearer
 
         async def handler(request: Request) -> Response:
             if request.app.dependency_overrides:
                 return await full(request)
             params = request.path_params
             kwargs = {name: params[name] for name in names}
-            kwargs[call_name] = ApiCall(request, bearer_token(request))
+            kwargs[call_name] = await scheme(request)  # the call handle as the dependency would give it
             return Response(to_json(await endpoint(**kwargs)), status_code=self.status_code or 200,
                             media_type="application/json")
 
