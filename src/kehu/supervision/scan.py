@@ -116,14 +116,12 @@ def _record(session: Session, kehu, ck: int, hi: int, hits: list[Hit], *, check:
 def scan_batch(session: Session, kehu, *, start: int | None = None, lock: bool = True, batch: int = BATCH,
                result: ScanResult) -> bool:
     """One batch inside the caller's transaction (counted under its lock); True when the chain head was reached."""
-    state = session.get(AlarmState, 1, with_for_update=True)
-    ck = (state.last_seq if state else 0) if start is None else start
-    head = session.execute(select(func.max(LOG.c.seq))).scalar() or 0
-    if head <= ck:
+    session.get(AlarmState, 1, with_for_update=True)  # the lock first: `_counted` reads the same row
+    ck, hi, head, hits = _counted(session, kehu, start=start, batch=batch)
+    if hits is None:
         result.last_seq = max(ck, result.last_seq)
         return True
-    hi = min(head, ck + batch)
-    _record(session, kehu, ck, hi, evaluate(session, kehu, ck, hi), check=False, lock=lock, result=result)
+    _record(session, kehu, ck, hi, hits, check=False, lock=lock, result=result)
     return hi >= head
 
 
