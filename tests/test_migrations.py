@@ -44,3 +44,16 @@ def test_no_revision_is_an_empty_placeholder():
         if not body:
             empty.append(path.name)
     assert empty == []
+
+
+def test_sqlite_tables_are_stored_as_the_models_declare(kehu):
+    """`sqlite_with_rowid=False` in a model is a WITHOUT ROWID table in the migrated store (alembic's comparison
+    does not look at it), and no other table is one."""
+    if kehu.db.dialect != "sqlite":
+        return
+    with kehu.db.engine.connect() as conn:
+        stored = {name: sql.rstrip().upper().endswith("WITHOUT ROWID") for name, sql in conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL")}
+    declared = {t.name: not t.dialect_options["sqlite"]["with_rowid"] for t in Base.metadata.tables.values()}
+    assert {"customer_tags", "customer_grades"} <= {t for t, no_rowid in declared.items() if no_rowid}
+    assert {t: stored.get(t) for t in declared} == declared

@@ -131,6 +131,28 @@ def _mask(rules: list[ActiveRule], w: int, fr, env: Env):
     return cast(case((fr.c.f_status != "archived", sum(terms[1:], terms[0]) if terms else 0), else_=0), BigInteger)
 
 
+class Laps:
+    """Seconds per step of a full evaluation (`diff.fold`, …), with each phase's total (`diff`) added by `done`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._t, 3)
+        self._t = now
+
+    def done(self) -> dict[str, float]:
+        """The steps and, for dotted names, their phase's total."""
+        totals: dict[str, float] = {}
+        for name, s in self.seconds.items():
+            if "." in name:
+                phase = name.split(".")[0]
+                totals[phase] = round(totals.get(phase, 0) + s, 3)
+        return {**totals, **self.seconds}
+
+
 def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: str,
                   progress: Progress | None, only: list[str] | None) -> dict[str, Any]:
     """The full evaluation.
@@ -149,13 +171,7 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     tick = progress or (lambda *_: None)
     conn = session.connection()
     tick("frame", 0, 4)
-    clock = [time.perf_counter()]
-    seconds: dict[str, float] = {}
-
-    def lap(name: str) -> None:
-        now_ = time.perf_counter()
-        seconds[name] = round(now_ - clock[0], 3)
-        clock[0] = now_
+    lap = Laps()
     stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
     frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
     words = max(1, -(-len(rules) // WORD_BITS))
@@ -176,27 +192,27 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
     counts = _apply_diff(conn, masks, words, rules, now=now, trigger=trigger,
-                         restamp=[r for r in rules if applied.get(r.tag_id) != r.version])
+                         restamp=[r for r in rules if applied.get(r.tag_id) != r.version], lap=lap)
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
-    lap("diff")
     tick("grades", 3, 4)
     written = None
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
         builtin.put(session, "grade.cuts", cuts)
-        written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now))
+        lap("grades.cuts")
+        written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now), lap=lap)
     for t in (masks, frame):
         t.drop(conn)
-    lap("grades")
+    lap("grades.drop")
     stats = {"as_of": as_of.isoformat(), "at": now.isoformat(), "customers": total, "rules": len(rules),
-             "changes": counts, "grades_written": written, "seconds": seconds}
+             "changes": counts, "grades_written": written, "seconds": lap.done()}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
     tick("done", 4, 4)
     return stats
 
 
-def _write_grades(conn, gsel) -> int:
+def _write_grades(conn, gsel, *, lap: Callable[[str], None] = lambda _: None) -> int:
     """Store the grade rows of `gsel` where any figure differs from the stored row; the number written.
 
     A customer whose grade, stars, RFM and explaining figures are unchanged keeps its row (its
@@ -212,15 +228,17 @@ def _write_grades(conn, gsel) -> int:
     same = [new.c[k].is_not_distinct_from(g.c[k]) for k in cols if k not in ("customer_id", "evaluated_at")]
     conn.execute(insert(fresh).from_select(cols, select(*new.c).where(
         not_(exists().where(g.c.customer_id == new.c.customer_id, *same)))))
+    lap("grades.compare")
     conn.execute(delete(g).where(g.c.customer_id.in_(select(fresh.c.customer_id))))
     conn.execute(insert(g).from_select(cols, select(*fresh.c).order_by(fresh.c.customer_id)))
     n = conn.execute(select(func.count()).select_from(fresh)).scalar_one()
     fresh.drop(conn)
+    lap("grades.write")
     return n
 
 
 def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now: datetime, trigger: str,
-                restamp: list[ActiveRule]) -> dict[str, dict[str, int]]:
+                restamp: list[ActiveRule], lap: Callable[[str], None] = lambda _: None) -> dict[str, dict[str, int]]:
     """Tags gained and lost by every rule between the customers' `masks` and customer_tags, recorded in the history.
 
     The tags customers hold are folded into masks of the same bits (`h`: held by rule or by hand — a
@@ -254,6 +272,7 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
                             cast(func.sum(case((and_(bits.c.word == w, by_rule), bits.c.bit), else_=0)), BigInteger)
                             for w in range(words) for k in ("h", "r")])
         .select_from(ct.join(bits, bits.c.tag_id == ct.c.tag_id)).group_by(ct.c.customer_id)))
+    lap("diff.fold")
     changes = []
     for w in range(words):
         m, hw, rw = masks.c[f"m{w}"], func.coalesce(held.c[f"h{w}"], 0), func.coalesce(held.c[f"r{w}"], 0)
@@ -266,11 +285,13 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
         word_mask = case({w: delta.c[f"{k}{w}"] for w in range(words)}, value=bits.c.word)
         conn.execute(insert(tbl).from_select(["customer_id", "tag_id"], select(delta.c.customer_id, bits.c.tag_id)
                                              .select_from(delta.join(bits, word_mask.bitwise_and(bits.c.bit) != 0))))
+    lap("diff.expand")
     cols = ["customer_id", "tag_id", "change", "at", "rule_version", "trigger", "reason"]
     for change, tbl in (("lost", lost), ("gained", gain)):
         conn.execute(insert(h).from_select(cols, select(
             tbl.c.customer_id, tbl.c.tag_id, literal(change), literal(now, UTCDateTime()), bits.c.version,
             literal(trigger), bits.c[change]).select_from(tbl.join(bits, bits.c.tag_id == tbl.c.tag_id))))
+    lap("diff.history")
     conn.execute(delete(ct).where(by_rule, tuple_(ct.c.customer_id, ct.c.tag_id)
                                   .in_(select(lost.c.customer_id, lost.c.tag_id))))
     for r in restamp:  # before the inserts: rows gained now already carry the active version
@@ -280,6 +301,7 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
         gain.c.customer_id, gain.c.tag_id, literal("rule"), bits.c.version, literal(now, UTCDateTime()))
         .select_from(gain.join(bits, bits.c.tag_id == gain.c.tag_id))
         .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
+    lap("diff.tags")
     # counts per rule: the set bits of each position summed over the changed customers (one scan)
     sums = [func.coalesce(func.sum(case((delta.c[f"{k}{w}"].bitwise_and(literal(b, BigInteger)) != 0, 1), else_=0)), 0)
             for k in ("g", "l") for i in range(len(rules)) for w, b in [_bit(i)]]
@@ -287,6 +309,7 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
     counts = {r.code: {"gained": int(row[i]), "lost": int(row[len(rules) + i])} for i, r in enumerate(rules)}
     for t in (bits, held, delta, gain, lost):
         t.drop(conn)
+    lap("diff.counts")
     return counts
 
 

@@ -64,7 +64,8 @@ class CustomerTag(Base):
     """A tag a customer holds now: from a rule version or assigned by hand."""
 
     __tablename__ = "customer_tags"
-    __table_args__ = (Index("ix_customer_tags_tag", "tag_id", "customer_id"),)
+    # SQLite: the rows live in the key's B-tree (no rowid table beside it; migration 0023)
+    __table_args__ = (Index("ix_customer_tags_tag", "tag_id", "customer_id"), {"sqlite_with_rowid": False})
 
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
     tag_id: Mapped[str] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
@@ -121,7 +122,7 @@ class CustomerGrade(Base):
     """A customer's value grade, stars, RFM scores and the figures that explain them."""
 
     __tablename__ = "customer_grades"
-    __table_args__ = (Index("ix_customer_grades_grade", "grade", "customer_id"),)
+    __table_args__ = (Index("ix_customer_grades_grade", "grade", "customer_id"), {"sqlite_with_rowid": False})
 
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
     grade: Mapped[str | None] = mapped_column(String(1))
