@@ -124,6 +124,34 @@ def test_off_hours_calendar_holidays_and_make_up_workdays(client, api, customers
     assert staff() == ["alice", "head"]
 
 
+def test_off_hours_reads_the_company_calendar(kehu, client, api, customers, clock, scanned):
+    """Holidays and make-up workdays of the one working-day calendar (the rights-request deadlines') count without
+    being listed in the rule again; a calendar edit applies to the next scan."""
+    from kehu.privacy.models import CalendarDay
+
+    saturday, thursday = next_weekday_at(10, weekday=5), next_weekday_at(10, weekday=3)
+    beijing_day = lambda m: (m + timedelta(hours=8)).date()  # noqa: E731
+    with kehu.db.transaction() as s:
+        s.add_all([CalendarDay(day=beijing_day(saturday), kind="workday", note="调休"),
+                   CalendarDay(day=beijing_day(thursday), kind="holiday", note="节日")])
+    staff = lambda: sorted(a["user_name"] for a in alerts(client, api, rule="off_hours")  # noqa: E731
+                           if a["user_name"] != "auditor")
+    clock.set(saturday)  # worked under the calendar: normal
+    client.get(f"/api/v1/customers/{customers[0]}", headers=api("alice"))
+    scanned()
+    assert staff() == []
+    clock.set(thursday)  # a holiday under the calendar
+    client.get(f"/api/v1/customers/{customers[0]}", headers=api("alice"))
+    scanned()
+    assert staff() == ["alice"]
+    with kehu.db.transaction() as s:  # the Saturday is no longer worked
+        s.delete(s.get(CalendarDay, beijing_day(saturday)))
+    clock.set(saturday + timedelta(minutes=30))
+    client.get(f"/api/v1/customers/{customers[0]}", headers=api("head"))
+    scanned()
+    assert staff() == ["alice", "head"]
+
+
 def test_repeated_denied_attempts_and_failed_logins(client, api, world, customers, clock, scanned):
     set_rule(client, api, "denied_attempts", limit=3)
     for _ in range(3):  # bob (another group) may not see alice's customer: 404, audited as denied

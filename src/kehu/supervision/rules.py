@@ -138,12 +138,25 @@ def _local(col, dialect: str):
         func.to_char(local, "YYYY-MM-DD")
 
 
+def calendar_days(kind: str, dialect: str):
+    """The company calendar's days of a kind (`holiday` / `workday`) as 'YYYY-MM-DD' (a subquery): the one
+    calendar the rights-request deadlines count with (`privacy_calendar`, seeded with the State Council's
+    schedule), read when the rule runs, so an edit applies to the next scan."""
+    from kehu.privacy.models import CalendarDay
+
+    cal = CalendarDay.__table__
+    text = cal.c.day if dialect == "sqlite" else func.to_char(cal.c.day, "YYYY-MM-DD")  # SQLite stores ISO text
+    return select(text).where(cal.c.kind == kind)
+
+
 def off_hours(col, params: dict, dialect: str):
-    """True outside working hours, on a weekend that is no make-up workday, or on a holiday."""
+    """True outside working hours, on a weekend that is no make-up workday, or on a holiday — the company
+    calendar's, or one the rule adds (`holidays` / `workdays`: days of this company only)."""
     hm, dow, day = _local(col, dialect)
     weekend = [0 if d == 7 else d for d in params["weekend"]] if dialect == "sqlite" else params["weekend"]
-    return or_(hm < params["start"], hm >= params["end"], day.in_(params["holidays"]),
-               and_(dow.in_(weekend), day.not_in(params["workdays"])))
+    holiday = or_(day.in_(params["holidays"]), day.in_(calendar_days("holiday", dialect)))
+    workday = or_(day.in_(params["workdays"]), day.in_(calendar_days("workday", dialect)))
+    return or_(hm < params["start"], hm >= params["end"], holiday, and_(dow.in_(weekend), ~workday))
 
 
 def level1_keys(catalog: Catalog) -> list[str]:
