@@ -119,6 +119,39 @@ def test_dry_run_counts_everyone_but_lists_only_the_callers_scope(kehu, world, t
     assert {m["archive_no"] for m in got["vs_active"]["gained_members"]} == own_nos
 
 
+def test_dry_run_reads_the_sources_once_and_lists_the_customers_it_would_untag(kehu, world):
+    """The frame's aggregates (seconds over a large store) are computed once for every count and list; a
+    stricter draft names the customers it would take the tag from."""
+    from sqlalchemy import event
+
+    info = world.ctx("info")
+    small, large = (customer_id(kehu, create_customer(kehu, as_user=info, id_number=None)) for _ in range(2))
+    add_order(kehu, small, on=today() - timedelta(days=2), amount=120000)
+    add_order(kehu, large, on=today() - timedelta(days=2), amount=300000)
+    reads: list[str] = []
+
+    def spy(_conn, _cursor, statement, *_a):
+        if "orders" in statement.lower():
+            reads.append(statement)
+    event.listen(kehu.db.engine, "before_cursor_execute", spy)
+    try:
+        with kehu.db.transaction() as s:
+            got = service.dry_run(s, info, code="amount_high", expression="sum(orders.total_amount, 365d) >= 200000")
+    finally:
+        event.remove(kehu.db.engine, "before_cursor_execute", spy)
+    assert len(reads) == 1, reads
+    with kehu.db.reader() as s:
+        from sqlalchemy import select
+
+        from kehu.customers.models import Customer
+        no = dict(s.execute(select(Customer.id, Customer.archive_no).where(Customer.id.in_([small, large]))).all())
+    assert (got["count"], got["count_in_scope"]) == (1, 1)
+    assert [m["archive_no"] for m in got["members"]] == [no[large]]
+    vs = got["vs_active"]
+    assert (vs["active_count"], vs["gained"], vs["lost"]) == (2, 0, 1)
+    assert [m["archive_no"] for m in vs["lost_members"]] == [no[small]] and vs["gained_members"] == []
+
+
 def test_division_by_zero_is_false_not_an_error(kehu, world):
     with kehu.db.transaction() as s:
         got = service.dry_run(s, world.ctx("info"), code="freq_high", expression="count(orders) / 0 >= 0")

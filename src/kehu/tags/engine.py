@@ -78,13 +78,14 @@ def active_rules(session: Session, env: Env) -> list[ActiveRule]:
     return out
 
 
-def _temp(name: str, columns: list[Column]) -> Table:
+def temp_table(name: str, columns: list[Column]) -> Table:
+    """A temporary table (this connection's, dropped by the caller)."""
     return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
 
 
 def _pairs(name: str) -> Table:
     """A temporary table of (customer, tag) pairs."""
-    return _temp(name, [Column("customer_id", String(32)), Column("tag_id", String(32))])
+    return temp_table(name, [Column("customer_id", String(32)), Column("tag_id", String(32))])
 
 
 # --- full evaluation ----------------------------------------------------------------------------------
@@ -173,9 +174,9 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     tick("frame", 0, 4)
     lap = Laps()
     stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
-    frame = _temp("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
+    frame = temp_table("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
     words = max(1, -(-len(rules) // WORD_BITS))
-    masks = _temp("tag_masks", [Column("customer_id", String(32))] + [Column(f"m{w}", BigInteger) for w in range(words)])
+    masks = temp_table("tag_masks", [Column("customer_id", String(32))] + [Column(f"m{w}", BigInteger) for w in range(words)])
     for t in (frame, masks):
         t.drop(conn, checkfirst=True)
         t.create(conn)
@@ -221,7 +222,7 @@ def _write_grades(conn, gsel, *, lap: Callable[[str], None] = lambda _: None) ->
     """
     g = CustomerGrade.__table__
     cols = [c.key for c in gsel.selected_columns]
-    fresh = _temp("tag_grade_new", [Column(c.key, c.type) for c in gsel.selected_columns])
+    fresh = temp_table("tag_grade_new", [Column(c.key, c.type) for c in gsel.selected_columns])
     fresh.drop(conn, checkfirst=True)
     fresh.create(conn)
     new = gsel.subquery("computed")
@@ -251,12 +252,12 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
     if not rules:
         return {}
     ct, h = CustomerTag.__table__, TagHistory.__table__
-    bits = _temp("tag_bits", [Column("tag_id", String(32), primary_key=True), Column("word", Integer),
+    bits = temp_table("tag_bits", [Column("tag_id", String(32), primary_key=True), Column("word", Integer),
                               Column("bit", BigInteger), Column("version", Integer), Column("gained", String(60)),
                               Column("lost", String(60))])  # a rule's bit, version and history reasons
-    held = _temp("tag_held", [Column("customer_id", String(32), primary_key=True)]
+    held = temp_table("tag_held", [Column("customer_id", String(32), primary_key=True)]
                  + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("h", "r")])
-    delta = _temp("tag_delta", [Column("customer_id", String(32))]
+    delta = temp_table("tag_delta", [Column("customer_id", String(32))]
                   + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("g", "l")])
     gain, lost = _pairs("tag_gain"), _pairs("tag_lost")
     for t in (bits, held, delta, gain, lost):

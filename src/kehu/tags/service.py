@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import false, func, not_, select
+from sqlalchemy import Column, Integer, String, and_, case, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from kehu.access.policy import require_capability
@@ -263,25 +263,33 @@ def dry_run(session: Session, ctx: Ctx, *, code: str, expression: str | None = N
     draft = check(expression, env)
     active = session.execute(select(TagRule.expression).where(TagRule.tag_id == tag.id, TagRule.status == "active")).scalar()
     rules = [draft] + ([check(active, engine.env_for(session, ctx.catalog, env.as_of))] if active else [])
+    # the frame (every customer's aggregates: seconds on a large store) is computed once, into a temporary table
+    # of the customers either version tags; the counts and the member lists read that
     fr = frame_select(rules, env.as_of).subquery("fr")
-    new_c = condition(draft, fr, env)
-    old_c = condition(rules[1], fr, env) if active else None
+    flag = lambda c: case((c, 1), else_=0)  # noqa: E731  (a NULL condition tags no one)
+    hit = engine.temp_table("tag_dry_run", [Column("customer_id", String(32), primary_key=True),
+                                            Column("new", Integer), Column("old", Integer)])
     conn = session.connection()
+    hit.drop(conn, checkfirst=True)
+    hit.create(conn)
+    new_f, old_f = flag(condition(draft, fr, env)), flag(condition(rules[1], fr, env)) if active else literal(0)
+    conn.execute(insert(hit).from_select(["customer_id", "new", "old"], select(fr.c.customer_id, new_f, old_f)
+                                         .where(or_(new_f == 1, old_f == 1))))
+    new_c, old_c = hit.c.new == 1, hit.c.old == 1
+    gained, lost = and_(new_c, ~old_c), and_(old_c, ~new_c)
+    in_scope = hit.c.customer_id.in_(select(Customer.id).where(customers_repo.readable(ctx.principal)))
+    n = conn.execute(select(*(func.coalesce(func.sum(case((w, 1), else_=0)), 0) for w in (
+        new_c, and_(new_c, in_scope), old_c, gained, lost)))).one()
 
-    def ids(where, n: int | None):
-        q = select(fr.c.customer_id).where(where).order_by(fr.c.customer_id)
-        return [r[0] for r in conn.execute(q.limit(n) if n else q)]
-
-    def count(where) -> int:
-        return conn.execute(select(func.count()).select_from(fr).where(where)).scalar_one()
-    in_scope = fr.c.customer_id.in_(select(Customer.id).where(customers_repo.readable(ctx.principal)))
-    out: dict[str, Any] = {"count": count(new_c), "count_in_scope": count(new_c & in_scope),
-                           "members": present_members(session, ctx, ids(new_c & in_scope, limit))}
-    if old_c is not None:
-        gained, lost = new_c & not_(func.coalesce(old_c, false())), old_c & not_(func.coalesce(new_c, false()))
-        out["vs_active"] = {"active_count": count(old_c), "gained": count(gained), "lost": count(lost),
-                            "gained_members": present_members(session, ctx, ids(gained & in_scope, limit)),
-                            "lost_members": present_members(session, ctx, ids(lost & in_scope, limit))}
+    def ids(where) -> list[str]:
+        return [r[0] for r in conn.execute(select(hit.c.customer_id).where(where, in_scope)
+                                           .order_by(hit.c.customer_id).limit(limit))]
+    out: dict[str, Any] = {"count": n[0], "count_in_scope": n[1], "members": present_members(session, ctx, ids(new_c))}
+    if active:
+        out["vs_active"] = {"active_count": n[2], "gained": n[3], "lost": n[4],
+                            "gained_members": present_members(session, ctx, ids(gained)),
+                            "lost_members": present_members(session, ctx, ids(lost))}
+    hit.drop(conn)
     ctx.audit(session, action="tag.dry_run", target_type="tag", target_id=tag.id,
               detail={"records": [m["archive_no"] for m in out["members"]]})
     return out
