@@ -52,6 +52,20 @@ def test_invalid_rules_name_the_position_in_chinese(kehu, world, text, line, col
     assert err.value.errors[0].message.startswith(f"第{line}行第{column}列：")
 
 
+def test_syntax_errors_name_what_may_come_next_in_words_not_grammar_tokens():
+    """A business user reads 「应为：加减号（+ -）…」, never the grammar's token names (ADDOP, MULOP …)."""
+    import re
+
+    from kehu.tags.language import _EXPECT_ZH, _parser, parse
+
+    assert {t.name for t in _parser.terminals} <= set(_EXPECT_ZH)
+    with pytest.raises(RuleError) as err:
+        parse("sum(orders.total_amount, 365d) >= 2OOOOO")
+    [(line, column, message)] = err.value.problems
+    assert (line, column) == (1, 36) and "此处不应出现「OOOOO」" in message and "加减号（+ -）" in message
+    assert not re.search(r"\b[A-Z]{3,}\b", message.split("应为：")[1]), message
+
+
 def test_the_api_answers_422_with_the_position(client, api):
     r = client.post("/api/v1/tags/freq_high/versions", headers=api("info"), json={"expression": "count(orders) >"})
     assert r.status_code == 422

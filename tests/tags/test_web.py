@@ -42,6 +42,12 @@ def test_catalogue_editor_dry_run_and_errors(browse, kehu, world):
     dry = c.post("/tags/freq_high/draft", data={"csrf": _csrf(detail.text), "expression": "count(orders) >= 0",
                                                "action": "dry"})
     assert dry.status_code == 200 and "试运行结果" in dry.text
+    buyer = create_customer(kehu, as_user=world.ctx("info"), id_number=None)  # one order: freq_high would now tag it
+    add_order(kehu, customer_id(kehu, buyer), on=today() - timedelta(days=1), amount=500)
+    dry = c.post("/tags/freq_high/draft", data={"csrf": _csrf(detail.text), "expression": "count(orders, 30d) >= 1",
+                                               "action": "dry"})
+    gained = re.search(r'<ul class="members gained_members">(.*?)</ul>', dry.text, re.S)
+    assert "新规则将新增" in dry.text and gained and buyer in gained.group(1)
     saved = c.post("/tags/freq_high/draft", data={"csrf": _csrf(detail.text), "expression": "count(orders, 30d) >= 4",
                                                  "action": "save"}, follow_redirects=False)
     assert saved.status_code == 303

@@ -173,7 +173,9 @@ class RuleError(ValidationFailed):
 _EXPECT_ZH = {"NUMBER": "数字", "STRING": "带引号的文字", "NAME": "字段或函数名", "COMP": "比较符号（=、>=、< 等）",
               "RPAR": "右括号 )", "LPAR": "左括号 (", "RSQB": "右方括号 ]", "COMMA": "逗号", "AND": "and",
               "OR": "or", "IN": "in", "IS": "is", "WINDOW": "时间窗口（如 90d）", "PARAM": "参数（如 @churn_days）",
-              "$END": "规则结束"}
+              "$END": "规则结束", "ADDOP": "加减号（+ -）", "MULOP": "乘除号（* /）", "NOT": "not",
+              "CONTAINS": "contains", "EMPTY": "empty", "DOT": "点号 .", "EQUAL": "等号 =", "LSQB": "左方括号 [",
+              "WS": "空格"}  # every terminal of the grammar: a token name never reaches the user
 
 
 @lru_cache(maxsize=4096)
@@ -208,5 +210,5 @@ def _end(text: str) -> tuple[int, int]:
 
 
 def _expected(names: set[str]) -> str:
-    shown = sorted({_EXPECT_ZH.get(n, n) for n in names if not n.startswith("__")})[:6]
+    shown = sorted({_EXPECT_ZH.get(n, n) for n in names if not n.startswith("__")})
     return "应为：" + "、".join(shown) if shown else "请检查语法"

@@ -757,6 +757,8 @@ ZH_CN: dict[str, str] = {
     "tags.dry_result": "试运行结果",
     "tags.dry_count": "将标记 {n} 个客户，其中您权限范围内 {scoped} 个（列出前20个）。",
     "tags.dry_diff": "当前生效版本标记 {active} 个；新规则新增 {gained} 个、移除 {lost} 个。",
+    "tags.dry_gained": "新规则将新增（您权限范围内，前20个）",
+    "tags.dry_lost": "新规则将移除（您权限范围内，前20个）",
     "tags.quality_title": "标签质量",
     "tags.quality_intro": "在档客户 {n} 个。覆盖率 = 持有客户/全部客户；变化率 = 近30天变化次数/持有客户；错误率来自抽样人工复核；矛盾 = 持有标签但数据与之相反。",
     "tags.coverage": "覆盖率",
