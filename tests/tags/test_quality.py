@@ -12,6 +12,22 @@ from tests.fixtures.world import create_customer
 from tests.tags.conftest import add_order, customer_id
 
 
+def _contradictions_tag_by_tag(s, ctx) -> dict[str, int]:
+    """Each tag's contradiction rule over the frame of every customer, separately (an independent count)."""
+    from sqlalchemy import func
+
+    from kehu.tags.compiler import check, condition, frame_select
+
+    env = engine.env_for(s, ctx.catalog, today())
+    out = {}
+    for tag in s.execute(select(Tag).where(Tag.contradiction.is_not(None))).scalars():
+        rule = check(tag.contradiction, env)
+        fr = frame_select(rule, env.as_of).subquery("fr")
+        held = fr.c.customer_id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag_id == tag.id))
+        out[tag.code] = s.execute(select(func.count()).select_from(fr).where(held, condition(rule, fr, env))).scalar_one()
+    return out
+
+
 def test_dashboard_flags_contradictions_and_counts_review_errors(kehu, world):
     info, head = world.ctx("info"), world.ctx("head")
     sales = world.departments["sales"]  # the department head reviews customers of the sales department
@@ -29,6 +45,14 @@ def test_dashboard_flags_contradictions_and_counts_review_errors(kehu, world):
         board = quality.dashboard(s, info)
     row = next(t for t in board["tags"] if t["code"] == "freq_high")
     assert row["holders"] == 2 and row["contradictions"] == 1 and row["coverage"] == 1.0
+    with kehu.db.transaction() as s:  # big spender by hand, with ¥30 of orders: contradicts amount_high only
+        amount_high = s.execute(select(Tag.id).where(Tag.code == "amount_high")).scalar_one()
+        s.execute(insert(CustomerTag.__table__).values(customer_id=buyer, tag_id=amount_high, source="manual",
+                                                       since=engine.utcnow()))
+    with kehu.db.reader() as s:
+        got = quality.contradictions(s, info)
+        assert got == _contradictions_tag_by_tag(s, info)  # the one-statement count = each rule over every customer
+    assert got["amount_high"] == 1 and got["freq_high"] == 1 and sum(got.values()) == 2
     with kehu.db.transaction() as s:
         drawn = quality.sample(s, head, code="freq_high", size=5)
     assert len(drawn) == 2 and all(d["customer"] for d in drawn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from kehu.access.policy import require_capability
@@ -50,16 +50,25 @@ def dashboard(session: Session, ctx: Ctx) -> dict[str, Any]:
 
 
 def contradictions(session: Session, ctx: Ctx) -> dict[str, int]:
-    """Holders of each tag whose data now contradicts it (the tag's `contradiction` rule is true)."""
+    """Holders of each tag whose data now contradicts it (the tag's `contradiction` rule is true).
+
+    One statement for all tags: the frame of every contradiction rule's aggregates is computed once, for the
+    customers holding at least one of those tags (each rule over every customer's orders was a frame of its
+    own: 8 rules on 1M customers took 28 s)."""
     env = env_for(session, ctx.catalog, today())
-    out = {}
-    for tag in session.execute(select(Tag).where(Tag.contradiction.is_not(None))).scalars():
-        compiled = check(tag.contradiction, env)
-        fr = frame_select(compiled, env.as_of).subquery("fr")
-        held = fr.c.customer_id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag_id == tag.id))
-        out[tag.code] = session.execute(select(func.count()).select_from(fr)
-                                        .where(held, condition(compiled, fr, env))).scalar_one()
-    return out
+    tags = session.execute(select(Tag.id, Tag.code, Tag.contradiction).where(Tag.contradiction.is_not(None))
+                           .order_by(Tag.code)).all()
+    if not tags:
+        return {}
+    rules = [check(text, env) for _tid, _code, text in tags]
+    ct = CustomerTag.__table__
+    holders = select(ct.c.customer_id).where(ct.c.tag_id.in_([tid for tid, _c, _t in tags])).distinct()
+    fr = frame_select(rules, env.as_of, customer_ids=holders).subquery("fr")
+    counts = [func.coalesce(func.sum(case((and_(
+        exists().where(ct.c.customer_id == fr.c.customer_id, ct.c.tag_id == tid), condition(rule, fr, env)), 1),
+        else_=0)), 0) for (tid, _code, _text), rule in zip(tags, rules)]
+    row = session.execute(select(*counts).select_from(fr)).one()
+    return {code: int(n) for (_tid, code, _text), n in zip(tags, row)}
 
 
 def group_conflicts(session: Session) -> list[dict[str, Any]]:
