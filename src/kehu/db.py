@@ -386,11 +386,12 @@ class Prepared:
         rows = self.all(session, **values)
         return rows[0] if rows else None
 
-    def execute(self, raw, **values) -> None:
-        """Run an INSERT/UPDATE once on a DB-API connection."""
+    def execute(self, raw, **values) -> int:
+        """Run an INSERT/UPDATE once on a DB-API connection; the number of rows it changed."""
         cur = raw.cursor()
         try:
             cur.execute(self.sql, self._args(values))
+            return cur.rowcount
         finally:
             cur.close()
 
