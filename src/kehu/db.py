@@ -136,6 +136,10 @@ def make_engine(url: str, **kw) -> Engine:
         if "poolclass" not in kw:
             kw.setdefault("pool_size", 20)
             kw.setdefault("max_overflow", 20)
+            # the connection given back last is handed out next: in WAL mode a connection keeps its page cache
+            # across its own commits but drops it once another connection committed, so the audit writer
+            # (one checkout per batch) finds its pages cached instead of taking the least recently used one
+            kw.setdefault("pool_use_lifo", True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         engine.dialect.statement_compiler = _SQLiteCompiler
         event.listen(engine, "connect", _sqlite_pragmas)
