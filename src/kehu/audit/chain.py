@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kehu.audit.models import AuditEntry, AuditHead
 from kehu.db import prepared_for, sqlite_begin_immediate_nowait, utcnow
+from kehu.kit.threads import batch_scheduling
 
 GENESIS = "0" * 64
 _STAGED = "kehu_audit_staged"
@@ -493,6 +494,7 @@ class GroupCommitter:
         # a pooled connection per piece of work, given back at once: a connection kept between batches would
         # outlive `engine.dispose()` (PostgreSQL then refuses to copy the database as a template, and a
         # restore could not replace it)
+        batch_scheduling()  # woken by the busy event loop, it must not preempt it (it needs the loop's GIL first)
         sqlite = self.db.dialect == "sqlite"
         while (work := self._take()) is not None:
             batch, checkpoint = work
