@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 
 from kehu.audit.models import AuditEntry
 from kehu.db import prepared, utcnow
@@ -21,6 +21,52 @@ def test_a_read_runs_on_a_kept_connection_in_a_transaction_of_its_own(kehu):
     assert db._idle_readers == []
     with db.reader() as s:  # a disposed engine's connection is not reused
         assert s.connection() is not conn
+
+
+def test_a_read_is_one_snapshot_for_prepared_statements_and_orm_queries(kehu, db_url):
+    """SQLite begins the read on the DB-API connection; an ORM query joins that transaction (no second BEGIN)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL reads in READ COMMITTED: each statement sees the latest commits")
+    count = lambda: select(func.count().label("n")).select_from(AuditEntry.__table__)  # noqa: E731
+    with kehu.db.reader() as s:
+        before = prepared(s, ("test", "count"), count).first(s)[0]  # the snapshot starts here
+        with kehu.db.transaction() as w:  # another connection commits meanwhile
+            kehu.audit.stage(w, action="test.write")
+        assert s.execute(count()).scalar() == before  # the ORM query reads the same snapshot
+        assert prepared(s, ("test", "count"), count).first(s)[0] == before
+    with kehu.db.reader() as s:
+        assert s.execute(count()).scalar() == before + 1
+        assert prepared(s, ("test", "count"), count).first(s)[0] == before + 1
+    [conn] = kehu.db._idle_readers
+    assert not conn.in_transaction() and not conn.connection.driver_connection.in_transaction
+
+
+def test_a_read_with_prepared_statements_only_ends_its_transaction(kehu, db_url):
+    count = lambda: select(func.count().label("n")).select_from(AuditEntry.__table__)  # noqa: E731
+    with pytest.raises(ZeroDivisionError), kehu.db.reader() as s:
+        prepared(s, ("test", "count"), count).first(s)
+        1 / 0
+    [conn] = kehu.db._idle_readers
+    assert not conn.in_transaction()
+    if db_url.startswith("sqlite"):
+        assert not conn.connection.driver_connection.in_transaction
+    with kehu.db.transaction() as w:  # a reader left nothing open: writers are not blocked by it
+        kehu.audit.stage(w, action="test.write")
+    with kehu.db.reader() as s:
+        assert prepared(s, ("test", "count"), count).first(s)[0] == s.execute(count()).scalar()
+
+
+def test_sqlite_hands_out_the_connection_given_back_last(kehu, db_url):
+    """Its page cache is still valid after its own commits (the audit writer takes one per batch)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a SQLite connection's page cache")
+    held = [kehu.db.engine.raw_connection() for _ in range(3)]
+    last = held[-1].driver_connection
+    for c in held:
+        c.close()
+    again = kehu.db.engine.raw_connection()
+    assert again.driver_connection is last  # the one given back last
+    again.close()
 
 
 def test_a_failed_read_leaves_its_connection_usable(kehu):

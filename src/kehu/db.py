@@ -136,15 +136,22 @@ def make_engine(url: str, **kw) -> Engine:
         if "poolclass" not in kw:
             kw.setdefault("pool_size", 20)
             kw.setdefault("max_overflow", 20)
+            # the connection given back last is handed out next: in WAL mode a connection keeps its page cache
+            # across its own commits but drops it once another connection committed, so the audit writer
+            # (one checkout per batch) finds its pages cached instead of taking the least recently used one
+            kw.setdefault("pool_use_lifo", True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         engine.dialect.statement_compiler = _SQLiteCompiler
         event.listen(engine, "connect", _sqlite_pragmas)
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
+            raw = conn.connection.driver_connection
+            if raw.in_transaction and conn.info.get(_RAW_READ):
+                return  # a read transaction `Database.reader` began on the DB-API connection: the ORM joins it
             # Writers BEGIN IMMEDIATE: they queue on the lock instead of failing on upgrade.
             # on the DB-API connection: this runs for every transaction, exec_driver_sql costs ~0.05 ms
-            conn.connection.driver_connection.execute("BEGIN " + conn.get_execution_options().get("sqlite_begin", ""))
+            raw.execute("BEGIN " + conn.get_execution_options().get("sqlite_begin", ""))
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_conn, _rec):
@@ -247,13 +254,20 @@ class Database:
         It runs on a connection kept checked out between reads (up to MAX_IDLE_READERS idle ones): the
         transaction is begun on it first and the session joins it, so a read costs no pool checkout,
         pre-ping or reset, and prepared statements (`Prepared`) run on its DB-API connection from the
-        start. ORM queries of the session run in the same transaction.
+        start. ORM queries of the session run in the same transaction. On SQLite the transaction is begun
+        and ended on the DB-API connection itself (SQLAlchemy's transaction bookkeeping cost more than the
+        statements); an ORM query joins it (the `begin` listener issues no second BEGIN).
         """
         conn = self._take_reader()
         try:
-            conn.begin()
+            raw = conn.kehu_raw
+            if raw is not None:
+                conn.info[_RAW_READ] = True
+                raw.execute("BEGIN")
+            else:
+                conn.begin()
             session = conn.kehu_session
-            session.info[_DBAPI] = conn.connection.driver_connection
+            session.info[_DBAPI] = conn.connection.driver_connection if raw is None else raw
             try:
                 yield session
             finally:
@@ -271,13 +285,19 @@ class Database:
             conn = self.engine.connect()
             conn.kehu_pool = self.engine.pool  # disposing the engine replaces its pool
             conn.kehu_session = self.sessions(bind=conn)  # one session per kept connection, emptied after each read
+            # SQLite: read transactions begun and ended on the DB-API connection (see `reader`)
+            conn.kehu_raw = conn.connection.driver_connection if self.dialect == "sqlite" else None
             return conn
 
     def _give_back(self, conn: Connection) -> None:
         """End the read transaction; keep the connection for the next read unless it broke or enough are idle."""
         try:
-            if conn.in_transaction():
+            if conn.in_transaction():  # begun by SQLAlchemy (PostgreSQL, or an ORM query joining a SQLite read)
                 conn.rollback()
+            if conn.kehu_raw is not None:
+                conn.info.pop(_RAW_READ, None)
+                if conn.kehu_raw.in_transaction:
+                    conn.kehu_raw.rollback()
             keep = (not conn.invalidated and len(self._idle_readers) < self.MAX_IDLE_READERS
                     and conn.kehu_pool is self.engine.pool)  # a disposed engine's connections are not kept
         except Exception:  # a broken connection (e.g. the server went away): leave it to the pool to discard
@@ -370,11 +390,12 @@ class Prepared:
         rows = self.all(session, **values)
         return rows[0] if rows else None
 
-    def execute(self, raw, **values) -> None:
-        """Run an INSERT/UPDATE once on a DB-API connection."""
+    def execute(self, raw, **values) -> int:
+        """Run an INSERT/UPDATE once on a DB-API connection; the number of rows it changed."""
         cur = raw.cursor()
         try:
             cur.execute(self.sql, self._args(values))
+            return cur.rowcount
         finally:
             cur.close()
 
@@ -389,6 +410,7 @@ class Prepared:
 
 _PREPARED: dict = {}
 _DBAPI = "kehu_dbapi_connection"
+_RAW_READ = "kehu_raw_read"  # on a reader's connection: its read transaction was begun on the DB-API connection
 
 
 def prepared(session: Session | Connection, key: Hashable, build: Callable[[], Any]) -> Prepared:

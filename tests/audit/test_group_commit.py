@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
@@ -191,3 +192,13 @@ def test_a_round_goes_to_the_writer_thread_unless_committed_on_the_loop(kehu, db
     assert _count(kehu, "test.read") == 7
     with kehu.db.reader() as s:
         assert verify(s, kehu.audit).ok
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
+def test_the_writer_thread_never_preempts_the_loop_that_wakes_it(kehu):
+    """SCHED_BATCH: woken by a hand-over, its first need is the GIL the waking loop holds."""
+    asyncio.run(kehu.audit_writer.committed([_entry(kehu)]))
+    thread = kehu.audit_writer._thread  # it ends after a second without work
+    assert thread is not None and thread.is_alive()
+    assert os.sched_getscheduler(thread.native_id) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH  # the caller's own policy is untouched

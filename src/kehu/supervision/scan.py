@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from kehu.access import service as access
 from kehu.access.models import User
 from kehu.audit.models import AuditEntry
+from kehu.kit.threads import batch_scheduling
 from kehu.kit.ids import new_id
 from kehu.supervision import rules as R
 from kehu.supervision.models import AlarmState, Alert
@@ -281,6 +282,7 @@ class Worker:
         return min(self.max_pause, max(self.delay, self.pace * self.last_scan))
 
     def _run(self) -> None:
+        batch_scheduling()  # a background thread: it never preempts the request path when it wakes
         while True:
             self._wake.wait()
             self._halt.wait(self.pause())  # gather the commits meanwhile: one scan (one window recount) for all
