@@ -422,12 +422,7 @@ class GroupCommitter:
             auto = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             raw.execute("PRAGMA wal_autocheckpoint=0")  # this commit never checkpoints on the loop
             try:
-                self.chain.append_raw(raw, self.db.engine.dialect, entries)
-                raw.execute("COMMIT")
-            except BaseException:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
-                raise
+                self._append_commit(raw, entries)
             finally:
                 self.chain._lock.release()
                 raw.execute(f"PRAGMA wal_autocheckpoint={int(auto)}")
@@ -538,8 +533,17 @@ class GroupCommitter:
         raw.execute("BEGIN IMMEDIATE")
         try:
             with self.chain._lock:
-                self.chain.append_raw(raw, self.db.engine.dialect, entries)
-                raw.execute("COMMIT")
+                self._append_commit(raw, entries)
+        except BaseException:
+            if raw.in_transaction:  # the chain lock was not taken
+                raw.execute("ROLLBACK")
+            raise
+
+    def _append_commit(self, raw, entries: list[dict]) -> None:
+        """SQLite, in the caller's write transaction with the chain lock held: append and COMMIT, or ROLLBACK."""
+        try:
+            self.chain.append_raw(raw, self.db.engine.dialect, entries)
+            raw.execute("COMMIT")
         except BaseException:
             if raw.in_transaction:
                 raw.execute("ROLLBACK")
