@@ -1,16 +1,22 @@
 """Incremental evaluation of the alarm rules over the audit stream, and the in-process worker that runs it.
 
 A scan reads the entries after the stored checkpoint (`alarm_state.last_seq`) up to the chain head,
-counts per subject and window in SQL, and upserts one alert per (rule, subject, window): scanning the
+counts per subject and window, and upserts one alert per (rule, subject, window): scanning the
 same entries again never raises a second alert. Scanners serialise on the checkpoint row.
+
+Each process remembers what it counted of the open windows (`_Counted`): a scan reads only the entries
+after those already counted, grouped per item in SQL, and adds them in memory, so its cost follows the new
+entries, not the window's volume. A window it never counted (after a restart, a settings change, or when
+another process's scans left too large a gap) is read from the log once.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Integer, cast, func, literal, select, union_all
@@ -133,14 +139,22 @@ def evaluate(session: Session, kehu, ck: int, hi: int) -> list[Hit]:
     if first_ts is None:
         return []
     catalog = kehu.catalog(session)
+    memory = _memory(kehu)
     hits: list[Hit] = []
-    for rule in R.effective(session).values():
-        if not rule.enabled:
-            continue
-        if rule.code in R.ONE_OFF:
-            hits += _dormant(session, rule, ck, hi, dialect)
-        else:
-            hits += _windowed(session, rule, catalog, ck, hi, first_ts, dialect)
+    with memory.lock:
+        for rule in R.effective(session).values():
+            if not rule.enabled:
+                memory.rules.pop(rule.code, None)
+                continue
+            if rule.code in R.ONE_OFF:
+                hits += _dormant(session, rule, ck, hi, dialect)
+                continue
+            counted = memory.counted(session, rule, catalog, dialect, ck)
+            try:
+                hits += _windowed(session, rule, catalog, ck, hi, first_ts, dialect, counted)
+            except BaseException:
+                memory.rules.pop(rule.code, None)  # half-merged counts are worth nothing: count afresh next time
+                raise
     return hits
 
 
@@ -164,34 +178,62 @@ def _source(rule: R.Rule, catalog, dialect: str, lo: int, hi: int, *extra):
         .where(R.condition(rule, catalog, dialect), c.seq > lo, c.seq <= hi, *extra)
 
 
-def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_ts: datetime,
-              dialect: str) -> list[Hit]:
-    """Counts per subject and window, only for subjects with new entries (read through the actor index)."""
-    new = _source(rule, catalog, dialect, ck, hi).subquery("new")
-    subjects = session.execute(select(new.c.subject).distinct()).scalars().all()
-    if not subjects:
-        return []
+def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_ts: datetime, dialect: str,
+              counted: "_Counted") -> list[Hit]:
+    """Hits in the windows that entries ck+1 … hi touch, counted on from what this process counted before.
+
+    Only the entries after `counted.upto` are read (normally the batch itself; also those another scanner
+    took, when it moved the checkpoint meanwhile); a window this process never counted, or forgot, is read
+    once from the log (through the actor index) before the new entries are added."""
     minutes = rule.window_minutes
-    since = window_of(int((first_ts.timestamp() + R.TZ_HOURS * 3600) // (minutes * 60)), minutes)[0]
-    lo = (session.execute(select(func.min(LOG.c.seq)).where(LOG.c.ts >= since)).scalar() or 1) - 1
+    rows = _items(session, rule, catalog, dialect, counted.upto, hi)
+    touched = {(subj, b) for subj, b, *_ in rows}
+    unknown = {w for w in touched if w not in counted.windows and counted.unknown(w[1], minutes)}
+    if unknown:
+        _seed(session, rule, catalog, dialect, counted, unknown)
+    for subj, b, item, lo_seq, hi_seq, uid, name in rows:
+        counted.add(subj, b, item, lo_seq, hi_seq, uid, name)
+    counted.moved(hi, session)
+    hits = []
+    for subj, b in sorted(touched):
+        w = counted.windows[(subj, b)]
+        if len(w.items) > rule.limit and w.last > ck:
+            hits.append(Hit(rule.code, subj, w.uid, w.name, b, len(w.items), w.first, w.last, *window_of(b, minutes)))
+    counted.forget(first_ts - MARGIN, minutes)
+    return hits
+
+
+def _items(session: Session, rule: R.Rule, catalog, dialect: str, lo: int, hi: int, *extra) -> list:
+    """(subject, window, item, first seq, last seq, actor id, actor name) per item counted in entries lo+1 … hi."""
+    src = _source(rule, catalog, dialect, lo, hi, *extra).subquery("src")
+    bucket = R.bucket(src.c.ts, rule.window_minutes, dialect).label("bucket")
+    item = src.c[5]
+    return session.execute(
+        select(src.c.subject, bucket, item, func.min(src.c.seq), func.max(src.c.seq), func.max(src.c.actor_id),
+               func.max(src.c.actor_name))
+        .group_by(src.c.subject, bucket, item)).all()
+
+
+def _seed(session: Session, rule: R.Rule, catalog, dialect: str, counted: "_Counted",
+          unknown: set[tuple[str, int]]) -> None:
+    """Read the windows `unknown` (subject, window) as far as already counted (up to `counted.upto`) from the log."""
+    minutes, upto = rule.window_minutes, counted.upto
+    for subj, b in unknown:
+        counted.windows[(subj, b)] = _Window()
+    since = min(window_of(b, minutes)[0] for _s, b in unknown)
+    first = session.execute(select(func.min(LOG.c.seq)).where(LOG.c.ts >= since, LOG.c.seq <= upto)).scalar()
+    if first is None:
+        return
+    subjects = sorted({subj for subj, _b in unknown})
     users = [x for x in subjects if not x.startswith("ip:")]
     groups = [(LOG.c.actor_id.in_(users[i:i + 500]),) for i in range(0, len(users), 500)]
     addresses = [x for x in subjects if x.startswith("ip:")]
     if addresses:
         groups.append((LOG.c.actor_id.is_(None), R.subject().in_(addresses)))
-    hits = []
     for extra in groups:
-        src = _source(rule, catalog, dialect, lo, hi, *extra).subquery("src")
-        counted = func.count(src.c[5].distinct())
-        bucket = R.bucket(src.c.ts, minutes, dialect).label("bucket")
-        rows = session.execute(
-            select(src.c.subject, func.max(src.c.actor_id), func.max(src.c.actor_name), bucket, counted,
-                   func.min(src.c.seq), func.max(src.c.seq))
-            .group_by(src.c.subject, bucket)
-            .having(counted > rule.limit, func.max(src.c.seq) > ck)).all()
-        hits += [Hit(rule.code, subj, uid, name, b, n, lo_seq, hi_seq, *window_of(b, minutes))
-                 for subj, uid, name, b, n, lo_seq, hi_seq in rows]
-    return hits
+        for subj, b, item, lo_seq, hi_seq, uid, name in _items(session, rule, catalog, dialect, first - 1, upto, *extra):
+            if (subj, b) in unknown:
+                counted.add(subj, b, item, lo_seq, hi_seq, uid, name)
 
 
 def _dormant(session: Session, rule: R.Rule, ck: int, hi: int, dialect: str) -> list[Hit]:
@@ -239,6 +281,112 @@ def _upsert(session: Session, kehu, hit: Hit, *, lock: bool, result: ScanResult)
             detail={"alert": alert.id, "rule": hit.rule}):
         alert.locked = True
         result.locked += 1
+
+
+#: a window is kept in memory until this long after it ended (a later entry in a forgotten one reads the log)
+MARGIN = timedelta(minutes=5)
+#: more entries than this counted by other scanners since this one's last scan: count the windows afresh
+GAP = 10 * BATCH
+
+
+@dataclass
+class _Window:
+    """One subject's window as counted so far: the distinct items (entries for most rules), the first and the
+    last seq, and who (the greatest actor id and name, as the SQL count reports them)."""
+
+    items: set = field(default_factory=set)
+    first: int = 0
+    last: int = 0
+    uid: str | None = None
+    name: str | None = None
+
+
+class _Counted:
+    """What this process has counted of one rule's windows: every matching entry up to seq `upto` (whose MAC
+    is `mac`) is in `windows` — except in a window starting before `cold` (its early entries came before this
+    memory began) or ending by `evicted` (forgotten): such a window is read from the log when it is next
+    touched. A scan therefore reads only the entries after `upto`, whatever the hour's volume."""
+
+    def __init__(self, key: tuple, upto: int, mac: str | None, cold: datetime):
+        self.key, self.upto, self.mac, self.cold = key, upto, mac, cold
+        self.evicted: datetime | None = None
+        self.windows: dict[tuple[str, int], _Window] = {}
+
+    def unknown(self, bucket: int, minutes: int) -> bool:
+        """Whether a window absent from memory may still hold entries counted before (read it from the log)."""
+        start, end = window_of(bucket, minutes)
+        return start < self.cold or (self.evicted is not None and end <= self.evicted)
+
+    def add(self, subj: str, bucket: int, item, lo: int, hi: int, uid: str | None, name: str | None) -> None:
+        """Count one item (first seen in seqs lo … hi) in a window."""
+        w = self.windows.get((subj, bucket))
+        if w is None:
+            w = self.windows[(subj, bucket)] = _Window(first=lo)
+        w.items.add(item)
+        w.first, w.last = min(w.first or lo, lo), max(w.last, hi)
+        if uid is not None and (w.uid is None or uid > w.uid):
+            w.uid = uid
+        if name is not None and (w.name is None or name > w.name):
+            w.name = name
+
+    def moved(self, upto: int, session: Session) -> None:
+        """Everything up to `upto` is counted."""
+        self.upto, self.mac = upto, _mac(session, upto)
+
+    def forget(self, before: datetime, minutes: int) -> None:
+        """Drop the windows that ended before `before` (a late entry in one reads it from the log again)."""
+        gone = [k for k in self.windows if window_of(k[1], minutes)[1] <= before]
+        for k in gone:
+            del self.windows[k]
+        self.evicted = before if self.evicted is None else max(self.evicted, before)
+
+
+def _mac(session: Session, seq: int) -> str | None:
+    return session.execute(select(LOG.c.mac).where(LOG.c.seq == seq)).scalar() if seq else None
+
+
+class _Memory:
+    """Per runtime (so per audit log): the counted windows of each rule, used by one scan at a time."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules: dict[str, _Counted] = {}
+
+    def counted(self, session: Session, rule: R.Rule, catalog, dialect: str, ck: int) -> _Counted:
+        """The rule's memory if it still counts the same entries the same way and reaches up to the
+        checkpoint `ck`; otherwise a fresh one starting at `ck` (its windows are read from the log)."""
+        key = _key(session, rule, catalog, dialect)
+        c = self.rules.get(rule.code)
+        if c is None or c.key != key or not ck - GAP <= c.upto <= ck or _mac(session, c.upto) != c.mac:
+            # entries up to ck were counted by no one here: any window up to the newest entry's may hold some
+            newest = session.execute(select(func.max(LOG.c.ts))).scalar() if ck else None  # the ts index: a step
+            cold = newest + timedelta(microseconds=1) if newest else datetime.min.replace(tzinfo=timezone.utc)
+            c = self.rules[rule.code] = _Counted(key, ck, _mac(session, ck), cold)
+        return c
+
+
+def _key(session: Session, rule: R.Rule, catalog, dialect: str) -> tuple:
+    """What the counts depend on besides the log: the rule's settings (not its limit), the level-1 fields it
+    looks for, the company calendar it reads."""
+    key: tuple = (rule.window_minutes, json.dumps(rule.params, sort_keys=True, default=str))
+    if rule.code == "level1_reveals":
+        key += tuple(R.level1_keys(catalog))
+    if rule.code == "off_hours":
+        for kind in ("holiday", "workday"):
+            key += (kind, *sorted(session.execute(R.calendar_days(kind, dialect)).scalars()))
+    return key
+
+
+_MEMORIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MEMORIES_LOCK = threading.Lock()
+
+
+def _memory(kehu) -> _Memory:
+    with _MEMORIES_LOCK:
+        m = _MEMORIES.get(kehu)
+        if m is None:
+            m = _MEMORIES[kehu] = _Memory()
+        return m
 
 
 class Worker:
