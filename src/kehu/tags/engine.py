@@ -212,9 +212,9 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
         written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now), lap=lap)
         tick("quality", 4, 5)
         session.flush()  # the figures count what this run wrote
-        figures = quality_snapshot.measure(session, env, at=now, frame=frame, rules=contra)
+        figures = quality_snapshot.measure(session, env, at=now, frame=frame, rules=contra, lap=lap)
         quality_snapshot.store(session, figures, trigger="evaluate", actor_id=None)
-        lap("quality")
+        lap("quality.store")
     for t in (masks, frame):
         t.drop(conn)
     lap("drop")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,12 +152,12 @@ def group_conflicts(session: Session) -> list[dict[str, Any]]:
     return [{"group": grp, "customers": int(n)} for (grp, *_), n in zip(layout, row) if n]
 
 
-def measure(session: Session, env: Env, *, at: datetime, frame=None,
-            rules: list[ContradictionRule] | None = None) -> dict[str, Any]:
+def measure(session: Session, env: Env, *, at: datetime, frame=None, rules: list[ContradictionRule] | None = None,
+            lap: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The figures at `at`: customers not archived, per tag id [holders, changes, contradictions], group conflicts.
 
     `frame`: a full evaluation's frame, whose rows are every customer (the total is counted there) and which
-    holds the needs of `rules` (`frame_needs`)."""
+    holds the needs of `rules` (`frame_needs`); `lap`: told when each part is done (the evaluation's timings)."""
     t0 = time.perf_counter()
     ct, th = CustomerTag.__table__, TagHistory.__table__
     if frame is not None:
@@ -169,12 +170,16 @@ def measure(session: Session, env: Env, *, at: datetime, frame=None,
     held = select(func.count()).select_from(ct).where(ct.c.tag_id == Tag.id).scalar_subquery()
     changed = select(func.count()).select_from(th).where(th.c.tag_id == Tag.id, th.c.at >= since).scalar_subquery()
     counts = {tid: [int(h), int(c)] for tid, h, c in session.execute(select(Tag.id, held, changed))}
+    lap("quality.counts")
     if rules is None:
         rules = contradiction_rules(session, env)
     flags = count_contradictions(session, env, rules, frame=frame)
+    lap("quality.contradictions")
     tags = {tid: [h, c, flags.get(tid, 0)] for tid, (h, c) in counts.items()}
+    groups = group_conflicts(session)
+    lap("quality.groups")
     return {"computed_at": at.isoformat(), "as_of": env.as_of.isoformat(), "customers": customers, "tags": tags,
-            "groups": group_conflicts(session), "duration_ms": round((time.perf_counter() - t0) * 1000)}
+            "groups": groups, "duration_ms": round((time.perf_counter() - t0) * 1000)}
 
 
 def store(session: Session, figures: dict[str, Any], *, trigger: str, actor_id: str | None) -> TagQualitySnapshot:
@@ -225,10 +230,10 @@ def measure_check(session: Session, ctx: Ctx) -> dict[str, Any]:
         _checking.release()
 
 
-def measure_now(session: Session, catalog: Catalog) -> dict[str, Any]:
+def measure_now(session: Session, catalog: Catalog, *, lap: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The figures now, contradictions as of today (a check, or `kehu tags quality`)."""
     builtin.ensure(session)
-    return measure(session, env_for(session, catalog, today()), at=utcnow())
+    return measure(session, env_for(session, catalog, today()), at=utcnow(), lap=lap)
 
 
 def save_check(session: Session, ctx: Ctx, *, figures: dict[str, Any]) -> dict[str, Any]:
