@@ -19,7 +19,7 @@ from kehu.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kehu.kit.ids import new_id
 from kehu.runtime import Ctx
 from kehu.tags import builtin, quality_snapshot
-from kehu.tags.models import CustomerTag, Tag, TagReview, TagRule
+from kehu.tags.models import CustomerTag, Tag, TagReview, TagRule, TagSetting
 from kehu.tags.service import _tag, present_members
 
 #: stored figures older than this are flagged on the dashboard (a full evaluation runs quarterly; real-time
@@ -61,7 +61,8 @@ def _notice(session: Session, snap) -> dict[str, Any] | None:
     activated or retired since (its tag re-applied or removed), or than `STALE_AFTER`."""
     if snap is None:
         return {"kind": "none"}
-    full = (builtin.settings(session)["stored"].get("last_full_evaluation") or {}).get("at")
+    last = session.get(TagSetting, "last_full_evaluation")
+    full = json.loads(last.value).get("at") if last else None
     if full and snap.computed_at < datetime.fromisoformat(full):
         return {"kind": "evaluation", "at": full}
     # a version once active and now retired took its tag from the holders (a draft's retirement changed nothing)
