@@ -66,7 +66,7 @@ def contradiction_rules(session: Session, env: Env) -> list[ContradictionRule]:
                                            .where(Tag.contradiction.is_not(None)).order_by(Tag.code)):
         try:
             compiled = check(text, env)
-        except RuleError:  # never stops an evaluation: shown as 规则无效 on the dashboard
+        except RuleError:  # never stops an evaluation: shown as 矛盾规则无效 on the dashboard
             compiled = None
         out.append(ContradictionRule(tid, code, compiled))
     return out
