@@ -364,10 +364,10 @@ def test_a_revision_that_names_its_rebuilt_tables_checks_only_their_foreign_keys
     finally:
         event.remove(Engine, "before_cursor_execute", spy)
     checks = [s for s in seen if "foreign_key_check" in s]
-    assert sorted(checks) == [f'PRAGMA foreign_key_check("{t}")'  # 0022's table and 0023's
+    assert sorted(checks) == [f'PRAGMA foreign_key_check("{t}")'  # 0022's table and 0023's (0024 rebuilt none)
                               for t in ("customer_grades", "customer_tags", "order_items")]
     with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0023"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0024"
         assert {r[0] for r in conn.exec_driver_sql("PRAGMA foreign_key_check")} == {"followups"}  # left alone
         assert conn.exec_driver_sql("SELECT count(*) FROM order_items i JOIN orders o ON o.id = i.order_id "
                                     "WHERE i.customer_id = o.customer_id").scalar() == 1
@@ -380,4 +380,33 @@ def test_a_revision_that_names_its_rebuilt_tables_checks_only_their_foreign_keys
     with db.engine.connect() as conn:  # rolled back as a whole
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0021"
         assert "customer_id" not in {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(order_items)")}
+    db.engine.dispose()
+
+
+def test_the_quality_snapshot_revision_adds_a_table_and_checks_no_foreign_key(fast_tmp):
+    """0024 only creates the small `tag_quality_snapshots` table: upgrading a (38 GB) store at 0023 reads no
+    existing row — no foreign-key check, no table rebuilt."""
+    from kehu.setup import migrate
+
+    url = f"sqlite:///{fast_tmp / uuid.uuid4().hex}.db"
+    with migration_connection(url) as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0023")
+    seen: list[str] = []
+
+    def spy(_conn, _cursor, statement, *_a):
+        seen.append(statement)
+    event.listen(Engine, "before_cursor_execute", spy)
+    try:
+        db = Database(url)
+        migrate(db.engine)
+    finally:
+        event.remove(Engine, "before_cursor_execute", spy)
+    assert not any("foreign_key_check" in s for s in seen)
+    assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and "alembic_version" not in s
+                   for s in seen)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0024"
+        assert conn.exec_driver_sql("SELECT count(*) FROM tag_quality_snapshots").scalar() == 0
     db.engine.dispose()

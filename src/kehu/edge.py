@@ -125,10 +125,13 @@ class ApiCall:
         self.ip = client_ip(request)
         self.method = request.method
 
-    def run(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None) -> T:
-        """Run one service call as the caller (from a sync endpoint, in its worker thread)."""
+    def run(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None,
+            write: bool | None = None) -> T:
+        """Run one service call as the caller (from a sync endpoint, in its worker thread).
+
+        A write transaction except for GET/HEAD; `write=False` runs a POST's long read off the write lock."""
         return run_as(self.kehu, token=self.token, ip=self.ip, action=action, fn=fn, target=target,
-                      write=self.method not in ("GET", "HEAD"))
+                      write=self.method not in ("GET", "HEAD") if write is None else write)
 
     async def read(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None) -> T:
         """Run one read-only service call as the caller, awaited (from an `async def` endpoint).

@@ -125,3 +125,37 @@ def test_segment_page_links_to_an_export_form_naming_the_segment(browse, kehu, w
     form = client.get(link.replace("&amp;", "&")).text
     assert "客户分群 = 高价值买家（count(orders) &gt;= 1）" in form  # its name and rule, not its id
     assert '<option value="marketing" selected' in form
+
+
+def test_quality_page_shows_when_the_figures_were_computed_and_checks_now(browse, kehu, world):
+    from kehu.tags.quality_snapshot import latest
+    from kehu.web.render import format_dt
+
+    c = browse("head")  # reviews tags
+    page = c.get("/tags/quality")
+    assert page.status_code == 200 and "尚未计算标签质量数据" in page.text and "数据计算于" not in page.text
+    assert 'action="/tags/quality/check"' in page.text and "立即检查" in page.text
+    assert c.post("/tags/quality/check", data={}).status_code == 403  # no CSRF token
+    with kehu.db.reader() as s:
+        assert latest(s) is None
+    r = c.post("/tags/quality/check", data={"csrf": _csrf(page.text)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/tags/quality?ok=quality_checked"
+    page = c.get(r.headers["location"])
+    with kehu.db.reader() as s:
+        snap = latest(s)
+    assert "标签质量数据已更新" in page.text and "尚未计算标签质量数据" not in page.text
+    assert f"数据计算于 {format_dt(snap.computed_at)}（耗时 {snap.duration_ms / 1000:.1f} 秒）" in page.text
+    assert "由 Head 立即检查" in page.text
+    with kehu.db.transaction() as s:
+        engine.evaluate_all(s, world.ctx("info").catalog, as_of=today())
+    assert "由全量评估计算" in browse("info").get("/tags/quality").text
+
+
+def test_staff_may_not_check_the_quality_figures(browse, kehu):
+    c = browse("alice")
+    token = _csrf(c.get("/segments").text)
+    assert c.post("/tags/quality/check", data={"csrf": token}).status_code == 404  # as if the page did not exist
+    from kehu.tags.quality_snapshot import latest
+
+    with kehu.db.reader() as s:
+        assert latest(s) is None

@@ -10,7 +10,7 @@ from kehu.customers.api import Api
 from kehu.edge import body
 from kehu.exports.api import file_response
 from kehu.runtime import Kehu
-from kehu.tags import quality, segments, service
+from kehu.tags import quality, quality_snapshot, segments, service
 from kehu.tags.realtime import install as install_realtime
 from kehu.tags.schemas import (DryRun, ManualTag, ReviewOutcome, RuleDraft, SampleRequest, SegmentExport, SegmentSave,
                                Settings, TagCreate)
@@ -49,8 +49,20 @@ def put_settings(call: Api, payload: Settings) -> dict:
 
 @router.get("/tags/quality")
 def get_quality(call: Api) -> dict:
-    """Coverage, change rate, error rate, usage and contradictions per tag; `manage_tags` or `review_tags`."""
+    """Coverage, change rate, error rate, usage and contradictions per tag; `manage_tags` or `review_tags`.
+
+    Holders, coverage, change rate, contradictions and group conflicts are the stored figures of `snapshot`
+    (when and how they were computed; null before the first full evaluation or check), `notice` says why they
+    may be out of date; reviews, error rate and usage are live."""
     return call.run("tag.quality", lambda s, ctx: quality.dashboard(s, ctx))
+
+
+@router.post("/tags/quality/check")
+def check_quality(call: Api) -> dict:
+    """Count the quality figures now and store them (立即检查; tens of seconds on a large store): the new snapshot
+    with its time; `manage_tags` or `review_tags`; 409 `check_running` while another check runs."""
+    figures = call.run("tag.quality_check", quality_snapshot.measure_check, write=False)  # off the write lock
+    return call.run("tag.quality_check", lambda s, ctx: quality_snapshot.save_check(s, ctx, figures=figures))
 
 
 @router.get("/tags/{code}")

@@ -1,4 +1,4 @@
-"""Commands of `kehu.tags`: `kehu tags evaluate` (full re-evaluation with a progress bar)."""
+"""Commands of `kehu.tags`: `kehu tags evaluate` (full re-evaluation with a progress bar), `kehu tags quality`."""
 from __future__ import annotations
 
 from datetime import date
@@ -33,6 +33,23 @@ def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-M
     lost = sum(c["lost"] for c in stats["changes"].values())
     Console().print(f"客户 {stats['customers']} 个，规则 {stats['rules']} 条：新增标签 {gained}，移除 {lost}；"
                     f"等级有变化 {stats['grades_written']} 个")
+
+
+@tags_app.command("quality")
+def quality() -> None:
+    """Count the tag quality figures now and store them for the dashboard (its 立即检查, e.g. nightly from cron)."""
+    from rich.console import Console
+
+    from kehu.runtime import Kehu
+    from kehu.tags import quality_snapshot
+
+    kehu = Kehu()
+    with kehu.db.reader() as session:  # the long count off the store's write lock, then a short write
+        figures = quality_snapshot.measure_now(session, kehu.catalog(session))
+    with kehu.db.transaction() as session:
+        quality_snapshot.store(session, figures, trigger="check", actor_id=None)
+    Console().print(f"标签质量数据已更新：在档客户 {figures['customers']} 个，标签 {len(figures['tags'])} 个，"
+                    f"耗时 {figures['duration_ms'] / 1000:.1f} 秒")
 
 
 def register(app: typer.Typer) -> None:

@@ -162,18 +162,26 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     pass over it then gives each customer a bit mask of the rules it matches (`m0`, `m1`, … — 62 rules
     a word). The diff compares masks: the tags each customer holds are folded into the same bits in one
     scan of customer_tags, and only customers whose masks differ are expanded into (customer, tag)
-    pairs. Grades are computed for everyone and written only where a figure changed.
+    pairs. Grades are computed for everyone and written only where a figure changed. A full run (not
+    `only`) then stores the tag quality figures (`quality_snapshot`), the contradiction rules reading the
+    frame, to which their needs were added.
     """
+    from kehu.tags import quality_snapshot  # (it builds on this module)
+
     builtin.ensure(session)
     env = env_for(session, catalog, as_of)
     rules = [r for r in active_rules(session, env) if only is None or r.code in only]
+    # a full run also stores the quality figures: the contradiction rules read the same frame
+    contra = quality_snapshot.contradiction_rules(session, env) if only is None else []
     conf = builtin.settings(session)
     gaggs = grade_aggs(conf["params"]["grade_period_days"])
     tick = progress or (lambda *_: None)
+    steps = 5 if only is None else 4
     conn = session.connection()
-    tick("frame", 0, 4)
+    tick("frame", 0, steps)
     lap = Laps()
-    stmt = frame_select([r.compiled for r in rules], as_of, extra_aggs=set(gaggs.values()))
+    stmt = frame_select([r.compiled for r in rules] + quality_snapshot.frame_needs(contra), as_of,
+                        extra_aggs=set(gaggs.values()))
     frame = temp_table("tag_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
     words = max(1, -(-len(rules) // WORD_BITS))
     masks = temp_table("tag_masks", [Column("customer_id", String(32))] + [Column(f"m{w}", BigInteger) for w in range(words)])
@@ -183,33 +191,38 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
     total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
     lap("frame")
-    tick("rules", 1, 4)
+    tick("rules", 1, steps)
     # one pass over the stored frame (computed inside the frame's statement, the conditions read the joined
     # aggregates' expressions instead of stored values: 1M customers 37 s → 43 s)
     conn.execute(insert(masks).from_select([c.key for c in masks.c], select(
         frame.c.customer_id, *(_mask(rules, w, frame, env) for w in range(words)))))
     lap("rules")
-    tick("diff", 2, 4)
+    tick("diff", 2, steps)
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
     counts = _apply_diff(conn, masks, words, rules, now=now, trigger=trigger,
                          restamp=[r for r in rules if applied.get(r.tag_id) != r.version], lap=lap)
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
-    tick("grades", 3, 4)
+    tick("grades", 3, steps)
     written = None
     if only is None:
         cuts = compute_cuts(conn, frame, gaggs, conf["grade"])
         builtin.put(session, "grade.cuts", cuts)
         lap("grades.cuts")
         written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now), lap=lap)
+        tick("quality", 4, 5)
+        session.flush()  # the figures count what this run wrote
+        figures = quality_snapshot.measure(session, env, at=now, frame=frame, rules=contra, lap=lap)
+        quality_snapshot.store(session, figures, trigger="evaluate", actor_id=None)
+        lap("quality.store")
     for t in (masks, frame):
         t.drop(conn)
-    lap("grades.drop")
+    lap("drop")
     stats = {"as_of": as_of.isoformat(), "at": now.isoformat(), "customers": total, "rules": len(rules),
              "changes": counts, "grades_written": written, "seconds": lap.done()}
     if only is None:
         builtin.put(session, "last_full_evaluation", stats)
-    tick("done", 4, 4)
+    tick("done", steps, steps)
     return stats
 
 

@@ -1,19 +1,20 @@
-"""Tables of `kehu.tags`: catalogue, rule versions, applied tags, history, reviews, grades, segments, settings.
+"""Tables of `kehu.tags`: catalogue, rule versions, applied tags, history, reviews, settings, quality, grades, segments.
 
 Applied tags and grades are derived from customer data; they carry references and small derived
 figures, never a copy of a customer's field value (a tag says "高收入", not the income).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kehu.db import Base, UTCDateTime, utcnow
 
-__all__ = ["Tag", "TagRule", "CustomerTag", "TagHistory", "TagReview", "TagSetting", "CustomerGrade", "Segment"]
+__all__ = ["Tag", "TagRule", "CustomerTag", "TagHistory", "TagReview", "TagSetting", "TagQualitySnapshot",
+           "CustomerGrade", "Segment"]
 
 FAMILIES = (("basic", "基础属性"), ("behaviour", "行为特征"), ("preference", "偏好"), ("value", "价值"))
 RULE_STATUSES = (("draft", "草稿"), ("reviewed", "已审核"), ("active", "生效"), ("retired", "已停用"))
@@ -116,6 +117,31 @@ class TagSetting(Base):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class TagQualitySnapshot(Base):
+    """The tag quality figures too costly to count on every view of the dashboard, as computed at one moment.
+
+    Per tag (by id): holders, tag changes in the 30 days before `computed_at`, holders contradicting the data;
+    the customers not archived; per exclusive group, the customers holding two of its tags. Written by a full
+    evaluation (`trigger` "evaluate") or a check (立即检查, "check", by `actor_id`; none from the command line).
+    Counts only: no customer id or value, so nothing here belongs in the catalogue, a data subject's copy or
+    an erasure (those follow `customer_id`). The newest few rows are kept (`quality_snapshot.KEEP`), not one:
+    a check reads in its own transaction and may finish after a full evaluation that started later, so the
+    dashboard reads the row with the newest `computed_at`, never simply the last written.
+    """
+
+    __tablename__ = "tag_quality_snapshots"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # the moment the counts describe
+    as_of: Mapped[date] = mapped_column(Date, nullable=False)  # the day the contradiction rules were applied for
+    trigger: Mapped[str] = mapped_column(String(10), nullable=False)  # evaluate | check
+    actor_id: Mapped[str | None] = mapped_column(String(32))
+    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    customers: Mapped[int] = mapped_column(Integer, nullable=False)
+    tags: Mapped[str] = mapped_column(Text, nullable=False)  # JSON {tag id: [holders, changes, contradictions]}
+    groups: Mapped[str] = mapped_column(Text, nullable=False)  # JSON [[group, customers], …]: conflicts only
 
 
 class CustomerGrade(Base):

@@ -1,10 +1,14 @@
-"""Tag quality (SPEC §6 考核指标): coverage, change rate, sampled review → error rate, usage, contradictions."""
+"""Tag quality (SPEC §6 考核指标): coverage, change rate, sampled review → error rate, usage, contradictions.
+
+The costly figures are stored snapshots (`quality_snapshot`); this module reads them with the live, cheap ones.
+"""
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from kehu.access.policy import require_capability
@@ -14,70 +18,61 @@ from kehu.db import utcnow
 from kehu.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kehu.kit.ids import new_id
 from kehu.runtime import Ctx
-from kehu.tags import builtin
-from kehu.tags.compiler import check, condition, frame_select
-from kehu.tags.engine import env_for
-from kehu.tags.models import CustomerTag, Tag, TagHistory, TagReview
-from kehu.tags.service import _tag, present_members, today
+from kehu.tags import builtin, quality_snapshot
+from kehu.tags.models import CustomerTag, Tag, TagReview, TagRule, TagSetting
+from kehu.tags.service import _tag, present_members
 
-CHANGE_DAYS = 30
+#: stored figures older than this are flagged on the dashboard (a full evaluation runs quarterly; real-time
+#: updates and manual tags move the counts in between)
+STALE_AFTER = timedelta(days=7)
 
 
 def dashboard(session: Session, ctx: Ctx) -> dict[str, Any]:
-    """Per tag: holders, coverage, changes in 30 days / holders, reviewed, errors, error rate, usage, flags."""
-    if not ctx.principal.has("manage_tags"):
-        require_capability(ctx.principal, "review_tags")
+    """Per tag: holders, coverage, change rate and contradictions as last stored (`quality_snapshot`), reviews,
+    errors, error rate and usage live; the snapshot's time, and a `notice` when it is missing or stale.
+
+    Reads only small tables (the snapshot row, the catalogue, the sampled reviews): milliseconds on any store."""
+    quality_snapshot.may_view(ctx)
     builtin.ensure(session)
-    total = session.execute(select(func.count()).where(Customer.status != "archived")).scalar_one() or 0
-    holders = dict(session.execute(select(CustomerTag.tag_id, func.count()).group_by(CustomerTag.tag_id)).all())
-    since = utcnow() - timedelta(days=CHANGE_DAYS)
-    changes = dict(session.execute(select(TagHistory.tag_id, func.count()).where(TagHistory.at >= since)
-                                   .group_by(TagHistory.tag_id)).all())
+    snap = quality_snapshot.latest(session)
+    figures = json.loads(snap.tags) if snap else {}
+    total = snap.customers if snap else None
     reviewed = {tid: (n, bad or 0) for tid, n, bad in session.execute(
         select(TagReview.tag_id, func.count(), func.sum(case((TagReview.correct.is_(False), 1), else_=0)))
         .where(TagReview.correct.is_not(None)).group_by(TagReview.tag_id))}
-    flags = contradictions(session, ctx)
     out = []
     for tag in session.execute(select(Tag).order_by(Tag.family, Tag.code)).scalars():
-        h = holders.get(tag.id, 0)
+        h, changes, flags = figures.get(tag.id, (None, None, None))  # None: not counted (a newer tag)
         n, bad = reviewed.get(tag.id, (0, 0))
         out.append({"code": tag.code, "name": tag.name, "family": tag.family, "holders": h,
-                    "coverage": round(h / total, 4) if total else 0.0,
-                    "change_rate": round(changes.get(tag.id, 0) / h, 4) if h else float(changes.get(tag.id, 0) > 0),
+                    "coverage": (round(h / total, 4) if total else 0.0) if h is not None else None,
+                    "change_rate": (round(changes / h, 4) if h else float(changes > 0)) if h is not None else None,
                     "reviewed": n, "errors": int(bad), "error_rate": round(int(bad) / n, 4) if n else None,
-                    "usage_count": tag.usage_count, "contradictions": flags.get(tag.code, 0)})
-    return {"customers": total, "tags": out, "groups": group_conflicts(session)}
+                    "usage_count": tag.usage_count, "contradictions": flags if h is not None else None,
+                    "contradiction_invalid": h is not None and flags is None})
+    shown = quality_snapshot.view(session, ctx, snap) if snap else None
+    return {"customers": total, "tags": out, "groups": shown["groups"] if shown else [],
+            "snapshot": {k: shown[k] for k in ("computed_at", "as_of", "trigger", "actor", "seconds")} if shown else None,
+            "notice": _notice(session, snap)}
 
 
-def contradictions(session: Session, ctx: Ctx) -> dict[str, int]:
-    """Holders of each tag whose data now contradicts it (the tag's `contradiction` rule is true).
-
-    One statement for all tags: the frame of every contradiction rule's aggregates is computed once, for the
-    customers holding at least one of those tags (each rule over every customer's orders was a frame of its
-    own: 8 rules on 1M customers took 28 s)."""
-    env = env_for(session, ctx.catalog, today())
-    tags = session.execute(select(Tag.id, Tag.code, Tag.contradiction).where(Tag.contradiction.is_not(None))
-                           .order_by(Tag.code)).all()
-    if not tags:
-        return {}
-    rules = [check(text, env) for _tid, _code, text in tags]
-    ct = CustomerTag.__table__
-    holders = select(ct.c.customer_id).where(ct.c.tag_id.in_([tid for tid, _c, _t in tags])).distinct()
-    fr = frame_select(rules, env.as_of, customer_ids=holders).subquery("fr")
-    counts = [func.coalesce(func.sum(case((and_(
-        exists().where(ct.c.customer_id == fr.c.customer_id, ct.c.tag_id == tid), condition(rule, fr, env)), 1),
-        else_=0)), 0) for (tid, _code, _text), rule in zip(tags, rules)]
-    row = session.execute(select(*counts).select_from(fr)).one()
-    return {code: int(n) for (_tid, code, _text), n in zip(tags, row)}
-
-
-def group_conflicts(session: Session) -> list[dict[str, Any]]:
-    """Customers holding two tags of one exclusive group (e.g. a manual and a rule frequency tag)."""
-    per = (select(Tag.exclusive_group.label("grp"), CustomerTag.customer_id, func.count().label("n"))
-           .join(Tag, Tag.id == CustomerTag.tag_id).where(Tag.exclusive_group.is_not(None))
-           .group_by(Tag.exclusive_group, CustomerTag.customer_id).subquery())
-    rows = session.execute(select(per.c.grp, func.count()).where(per.c.n > 1).group_by(per.c.grp)).all()
-    return [{"group": g, "customers": n} for g, n in rows]
+def _notice(session: Session, snap) -> dict[str, Any] | None:
+    """Why the stored figures may be wrong now: none yet, older than the last full evaluation, than a rule
+    activated or retired since (its tag re-applied or removed), or than `STALE_AFTER`."""
+    if snap is None:
+        return {"kind": "none"}
+    last = session.get(TagSetting, "last_full_evaluation")
+    full = json.loads(last.value).get("at") if last else None
+    if full and snap.computed_at < datetime.fromisoformat(full):
+        return {"kind": "evaluation", "at": full}
+    # a version once active and now retired took its tag from the holders (a draft's retirement changed nothing)
+    changed = session.execute(select(func.max(func.coalesce(TagRule.retired_at, TagRule.activated_at)))
+                              .where(TagRule.activated_at.is_not(None))).scalar()
+    if changed is not None and snap.computed_at < changed:
+        return {"kind": "rules", "at": changed.isoformat()}
+    if utcnow() - snap.computed_at > STALE_AFTER:
+        return {"kind": "old", "days": STALE_AFTER.days}
+    return None
 
 
 def sample(session: Session, ctx: Ctx, *, code: str, size: int = 10) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from kehu.access.principal import Principal
 from kehu.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kehu.exports.web import may_export
-from kehu.tags import quality, segments, service
+from kehu.tags import quality, quality_snapshot, segments, service
 from kehu.tags.models import FAMILIES
 from kehu.web import forms
 from kehu.web.errors import HtmlRoute
@@ -58,9 +58,17 @@ def _detail(call: WebCall, code: str, *, expression: str = "", dry=None, problem
 
 @router.get("/tags/quality")
 def quality_page(call: Web) -> Response:
-    """Coverage, change rate, error rate, usage and contradictions per tag."""
+    """Coverage, change rate, error rate, usage and contradictions per tag, with when they were computed."""
     board = call.run("tag.quality", lambda s, ctx: quality.dashboard(s, ctx))
     return call.page("tags/quality.html", board=board)
+
+
+@router.post("/tags/quality/check")
+def quality_check(call: Web) -> Response:
+    """立即检查: count the figures now, in a read transaction (off the store's write lock), then store them."""
+    figures = call.run("tag.quality_check", quality_snapshot.measure_check, write=False)
+    call.run("tag.quality_check", lambda s, ctx: quality_snapshot.save_check(s, ctx, figures=figures))
+    return call.redirect("/tags/quality?ok=quality_checked")
 
 
 @router.get("/tags/{code}")

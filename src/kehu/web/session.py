@@ -51,8 +51,12 @@ class WebCall:
         self.csrf: str | None = None
         request.state.web = self  # the error pages render the menu of the signed-in user
 
-    def run(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None) -> T:
-        """Run one service call as the signed-in user; a POST must carry the session's CSRF token."""
+    def run(self, action: str, fn: Callable[[Session, Ctx], T], *, target: str | None = None,
+            write: bool | None = None) -> T:
+        """Run one service call as the signed-in user; a POST must carry the session's CSRF token.
+
+        The call runs in a write transaction for a POST and in a read transaction for a GET; `write=False`
+        runs a POST's long read (e.g. a count over the whole store) off the store's write lock."""
         writes = self.request.method not in SAFE_METHODS
 
         def checked(session: Session, ctx: Ctx) -> T:
@@ -66,7 +70,7 @@ class WebCall:
             return fn(session, ctx)
 
         return run_as(self.kehu, token=self.token, ip=self.ip, action=action, fn=checked, target=target,
-                      write=writes)
+                      write=writes if write is None else write)
 
     def sent_csrf(self) -> str | None:
         """The CSRF token the browser sent with this request."""
