@@ -38,6 +38,17 @@
 
   document.addEventListener("kehu-revealed", closeReveal);
 
+  // A form doing long work (data-busy="label") says so on submit and cannot be sent twice meanwhile.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-busy]") || event.defaultPrevented) { return; }
+    form.setAttribute("aria-busy", "true");
+    form.querySelectorAll("button[type=submit]").forEach(function (button) {
+      button.disabled = true;
+      button.textContent = form.dataset.busy;
+    });
+  });
+
   // Remember what the element showed before the plain value replaces it.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var el = event.detail.target;

@@ -770,6 +770,7 @@ ZH_CN: dict[str, str] = {
     "tags.contradictions": "矛盾",
     "tags.group_conflicts": "同组互斥标签冲突",
     "tags.quality_check": "立即检查",
+    "tags.quality_checking": "正在检查…",
     "tags.quality_check_hint": "重新统计客户数、近30天变化、矛盾与互斥冲突（大型数据库需数十秒）",
     "tags.quality_computed": "数据计算于 {at}（耗时 {seconds} 秒）",
     "tags.quality_by_evaluation": "由全量评估计算",
