@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, and_, bindparam, case, cast, delete,
-                        exists, func, insert, literal, not_, or_, select, tuple_, type_coerce, update)
+                        exists, func, insert, literal, not_, or_, select, tuple_, type_coerce, union_all, update)
 from sqlalchemy.orm import Session
 
 from kehu.catalog.registry import Catalog
@@ -200,8 +200,10 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     tick("diff", 2, steps)
     now = utcnow()
     applied = conf["stored"].get("rule_versions", {})
-    counts = _apply_diff(conn, masks, words, rules, now=now, trigger=trigger,
-                         restamp=[r for r in rules if applied.get(r.tag_id) != r.version], lap=lap)
+    groups = quality_snapshot.group_weights(session) if only is None else None  # counted by the diff's scan
+    counts, conflicts = _apply_diff(conn, masks, words, rules, now=now, trigger=trigger,
+                                    restamp=[r for r in rules if applied.get(r.tag_id) != r.version], lap=lap,
+                                    groups=groups)
     builtin.put(session, "rule_versions", {**applied, **{r.tag_id: r.version for r in rules}})
     tick("grades", 3, steps)
     written = None
@@ -212,7 +214,8 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
         written = _write_grades(conn, grade_select(frame, gaggs, cuts, env, now=now), lap=lap)
         tick("quality", 4, 5)
         session.flush()  # the figures count what this run wrote
-        figures = quality_snapshot.measure(session, env, at=now, frame=frame, rules=contra, lap=lap)
+        figures = quality_snapshot.measure(session, env, at=now, frame=frame, rules=contra, lap=lap,
+                                           groups=conflicts)
         quality_snapshot.store(session, figures, trigger="evaluate", actor_id=None)
         lap("quality.store")
     for t in (masks, frame):
@@ -252,7 +255,8 @@ def _write_grades(conn, gsel, *, lap: Callable[[str], None] = lambda _: None) ->
 
 
 def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now: datetime, trigger: str,
-                restamp: list[ActiveRule], lap: Callable[[str], None] = lambda _: None) -> dict[str, dict[str, int]]:
+                restamp: list[ActiveRule], lap: Callable[[str], None] = lambda _: None,
+                groups=None) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]] | None]:
     """Tags gained and lost by every rule between the customers' `masks` and customer_tags, recorded in the history.
 
     The tags customers hold are folded into masks of the same bits (`h`: held by rule or by hand — a
@@ -261,15 +265,22 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
     `tag_gain` / `tag_lost`; the history, the deletes and the inserts read those. Holders of the
     `restamp` rules (a version activated since the last full evaluation) are moved to the active
     version; the others already carry it, so their rows are not read again.
+
+    With `groups` (`quality_snapshot.Groups`: the exclusive groups' weights) the same scan of customer_tags also
+    sums every customer's group weights, and the group conflicts after the writes are counted from those sums
+    for the customers whose tags did not change and from customer_tags for the others (a second full scan of
+    6.3M held tags took 4 s on 1M customers). Returns the counts per rule and those conflicts (None without).
     """
-    if not rules:
-        return {}
     ct, h = CustomerTag.__table__, TagHistory.__table__
+    if not rules:
+        return {}, (_conflicts_now(conn, groups, None) if groups is not None else None)
     bits = temp_table("tag_bits", [Column("tag_id", String(32), primary_key=True), Column("word", Integer),
                               Column("bit", BigInteger), Column("version", Integer), Column("gained", String(60)),
                               Column("lost", String(60))])  # a rule's bit, version and history reasons
+    xs = [f"x{n}" for n in range(groups.words)] if groups is not None else []  # group weight sums
     held = temp_table("tag_held", [Column("customer_id", String(32), primary_key=True)]
-                 + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("h", "r")])
+                 + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("h", "r")]
+                 + [Column(x, BigInteger) for x in xs])
     delta = temp_table("tag_delta", [Column("customer_id", String(32))]
                   + [Column(f"{k}{w}", BigInteger) for w in range(words) for k in ("g", "l")])
     gain, lost = _pairs("tag_gain"), _pairs("tag_lost")
@@ -280,12 +291,19 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
                                  "gained": f"满足规则 v{r.version}", "lost": f"不再满足规则 v{r.version}"}
                                 for i, r in enumerate(rules) for w, b in [_bit(i)]])
     by_rule = ct.c.source == "rule"
-    conn.execute(insert(held).from_select([c.key for c in held.c], select(
+    source = ct.join(bits, bits.c.tag_id == ct.c.tag_id)
+    if groups is not None:  # every held tag with a rule or a group (a tag may have both, or just one)
+        gw = groups.weights
+        source = ct.outerjoin(bits, bits.c.tag_id == ct.c.tag_id).outerjoin(gw, gw.c.tag_id == ct.c.tag_id)
+    fold = select(
         ct.c.customer_id, *[cast(func.sum(case((bits.c.word == w, bits.c.bit), else_=0)), BigInteger)
                             if k == "h" else
                             cast(func.sum(case((and_(bits.c.word == w, by_rule), bits.c.bit), else_=0)), BigInteger)
-                            for w in range(words) for k in ("h", "r")])
-        .select_from(ct.join(bits, bits.c.tag_id == ct.c.tag_id)).group_by(ct.c.customer_id)))
+                            for w in range(words) for k in ("h", "r")],
+        *(groups.sums() if groups is not None else [])).select_from(source)
+    if groups is not None:
+        fold = fold.where(or_(bits.c.tag_id.is_not(None), gw.c.tag_id.is_not(None)))
+    conn.execute(insert(held).from_select([c.key for c in held.c], fold.group_by(ct.c.customer_id)))
     lap("diff.fold")
     changes = []
     for w in range(words):
@@ -322,10 +340,31 @@ def _apply_diff(conn, masks: Table, words: int, rules: list[ActiveRule], *, now:
             for k in ("g", "l") for i in range(len(rules)) for w, b in [_bit(i)]]
     row = conn.execute(select(*sums)).one()
     counts = {r.code: {"gained": int(row[i]), "lost": int(row[len(rules) + i])} for i, r in enumerate(rules)}
+    lap("diff.counts")
+    conflicts = None
+    if groups is not None:  # the sums folded above hold for every customer whose tags this run did not change
+        changed = select(delta.c.customer_id)
+        before = select(held.c.customer_id, *(held.c[x] for x in xs)).where(held.c.customer_id.not_in(changed))
+        conflicts = _conflicts_now(conn, groups, changed, before)
+        lap("diff.groups")
     for t in (bits, held, delta, gain, lost):
         t.drop(conn)
-    lap("diff.counts")
-    return counts
+    return counts, conflicts
+
+
+def _conflicts_now(conn, groups, changed, before=None) -> list[dict[str, Any]]:
+    """The group conflicts now: from customer_tags for the customers `changed` (a select of ids; None: all),
+    with `before` (customer_id, x0 …: sums still current for the other customers) added; the weights dropped."""
+    ct, gw = CustomerTag.__table__, groups.weights
+    now = select(ct.c.customer_id, *groups.sums()).select_from(ct.join(gw, gw.c.tag_id == ct.c.tag_id))
+    if changed is not None:
+        now = now.where(ct.c.customer_id.in_(changed))
+    now = now.group_by(ct.c.customer_id)
+    per = (union_all(before, now) if before is not None else now).subquery("per")
+    try:
+        return groups.count(conn, per)
+    finally:
+        groups.drop(conn)
 
 
 def remove_rule_tags(session: Session, tag_id: str, *, version: int, reason: str) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, String, and_, case, cast, func, insert, literal, select
+from sqlalchemy import BigInteger, Column, Integer, String, Table, and_, case, cast, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from kehu.access.policy import require_capability
@@ -110,20 +110,48 @@ def _count(session: Session, env: Env, rules: list[ContradictionRule], fr) -> di
     return {r.tag_id: int(n) for r, n in zip(rules, row)}
 
 
-def group_conflicts(session: Session) -> list[dict[str, Any]]:
-    """Customers holding two (or more) tags of one exclusive group, per group having any.
+@dataclass
+class Groups:
+    """The exclusive groups packed into 62-bit words, and a temporary table of each grouped tag's weight.
 
-    One scan of customer_tags in key order (customer by customer, no sort): each held tag of a group adds
-    its group's unit (1 << shift) to the customer's sum, read from a small temporary table of weights; each
-    group has bits enough to count all of its tags, the groups packed into 62-bit words. (Grouping by
-    (group, customer) sorted 6.3M pairs: 7 s on 1M customers; this took 3 s.)
+    Each held tag of a group adds its group's unit (1 << shift) to the customer's sum `x<word>`; each group has
+    bits enough to count all of its tags, so a customer's count in a group is `(x >> shift) & (2^width - 1)`.
     """
+
+    layout: list[tuple[str, int, int, int]]  # (group, word, shift, width)
+    weights: Table
+
+    @property
+    def words(self) -> int:
+        """Number of 62-bit sums per customer."""
+        return max(at for _g, at, _s, _w in self.layout) + 1
+
+    def sums(self, weights=None) -> list:
+        """`x<word>`: a customer's sums of its held tags' weights (in a query grouped by customer)."""
+        w = self.weights if weights is None else weights
+        return [cast(func.sum(w.c[f"w{n}"]), BigInteger).label(f"x{n}") for n in range(self.words)]
+
+    def count(self, conn, per) -> list[dict[str, Any]]:
+        """Per group having any, the customers of `per` (customer_id, x0, x1 …) holding two or more of its tags."""
+        row = conn.execute(select(*[func.coalesce(func.sum(case((
+            per.c[f"x{at}"].bitwise_rshift(literal(shift, Integer)).bitwise_and((1 << width) - 1) > 1, 1),
+            else_=0)), 0) for _grp, at, shift, width in self.layout])).one()
+        return [{"group": grp, "customers": int(n)} for (grp, *_), n in zip(self.layout, row) if n]
+
+    def drop(self, conn) -> None:
+        """Remove the weights' temporary table."""
+        self.weights.drop(conn)
+
+
+def group_weights(session: Session) -> Groups | None:
+    """The exclusive groups' layout and weights (a temporary table on the session's connection); None when no
+    tag has a group."""
     groups: dict[str, list[str]] = {}
     for tid, grp in session.execute(select(Tag.id, Tag.exclusive_group).where(Tag.exclusive_group.is_not(None))
                                     .order_by(Tag.exclusive_group, Tag.id)):
         groups.setdefault(grp, []).append(tid)
     if not groups:
-        return []
+        return None
     layout: list[tuple[str, int, int, int]] = []  # (group, word, shift, width)
     word, used = 0, 0
     for grp, tids in groups.items():
@@ -140,24 +168,36 @@ def group_conflicts(session: Session) -> list[dict[str, Any]]:
     weights.create(conn)
     conn.execute(insert(weights), [{"tag_id": tid, **{f"w{w}": (1 << shift if w == at else 0) for w in range(words)}}
                                    for grp, at, shift, _width in layout for tid in groups[grp]])
-    ct = CustomerTag.__table__
-    per = (select(ct.c.customer_id, *[cast(func.sum(weights.c[f"w{w}"]), BigInteger).label(f"x{w}")
-                                      for w in range(words)])
-           .select_from(ct.join(weights, weights.c.tag_id == ct.c.tag_id))
+    return Groups(layout, weights)
+
+
+def group_conflicts(session: Session) -> list[dict[str, Any]]:
+    """Customers holding two (or more) tags of one exclusive group, per group having any.
+
+    One scan of customer_tags in key order (customer by customer, no sort) summing the held tags' weights
+    (`Groups`). (Grouping by (group, customer) sorted 6.3M pairs: 7 s on 1M customers; this took 3 s. A full
+    evaluation does better still: its diff scans customer_tags anyway and sums the weights there.)
+    """
+    groups = group_weights(session)
+    if groups is None:
+        return []
+    ct, conn = CustomerTag.__table__, session.connection()
+    per = (select(ct.c.customer_id, *groups.sums())
+           .select_from(ct.join(groups.weights, groups.weights.c.tag_id == ct.c.tag_id))
            .group_by(ct.c.customer_id).subquery("per"))
-    row = conn.execute(select(*[func.coalesce(func.sum(case((
-        per.c[f"x{at}"].bitwise_rshift(literal(shift, Integer)).bitwise_and((1 << width) - 1) > 1, 1), else_=0)), 0)
-        for _grp, at, shift, width in layout])).one()
-    weights.drop(conn)
-    return [{"group": grp, "customers": int(n)} for (grp, *_), n in zip(layout, row) if n]
+    try:
+        return groups.count(conn, per)
+    finally:
+        groups.drop(conn)
 
 
 def measure(session: Session, env: Env, *, at: datetime, frame=None, rules: list[ContradictionRule] | None = None,
-            lap: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+            groups: list[dict[str, Any]] | None = None, lap: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The figures at `at`: customers not archived, per tag id [holders, changes, contradictions], group conflicts.
 
     `frame`: a full evaluation's frame, whose rows are every customer (the total is counted there) and which
-    holds the needs of `rules` (`frame_needs`); `lap`: told when each part is done (the evaluation's timings)."""
+    holds the needs of `rules` (`frame_needs`); `groups`: the group conflicts when already counted (by the
+    evaluation's diff); `lap`: told when each part is done (the evaluation's timings)."""
     t0 = time.perf_counter()
     ct, th = CustomerTag.__table__, TagHistory.__table__
     if frame is not None:
@@ -176,8 +216,9 @@ def measure(session: Session, env: Env, *, at: datetime, frame=None, rules: list
     flags = count_contradictions(session, env, rules, frame=frame)
     lap("quality.contradictions")
     tags = {tid: [h, c, flags.get(tid, 0)] for tid, (h, c) in counts.items()}
-    groups = group_conflicts(session)
-    lap("quality.groups")
+    if groups is None:
+        groups = group_conflicts(session)
+        lap("quality.groups")
     return {"computed_at": at.isoformat(), "as_of": env.as_of.isoformat(), "customers": customers, "tags": tags,
             "groups": groups, "duration_ms": round((time.perf_counter() - t0) * 1000)}
 
