@@ -4,10 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from kehu.access import service as access
-from kehu.errors import Conflict, Forbidden
+from kehu.errors import Conflict, Forbidden, ValidationFailed
 from kehu.tags import service
+from kehu.tags.models import Tag
 from kehu.tags.language import RuleError
 from kehu.tags.service import today
 from tests.fixtures.world import create_customer
@@ -80,6 +82,20 @@ def test_level1_fields_only_for_authors_with_the_right(kehu, world, tagger):
     with kehu.db.transaction() as s:  # the information manager may reveal level 1: the rule is accepted
         got = service.save_draft(s, world.ctx("info"), code="freq_high", expression=rule)
     assert got["versions"][0]["status"] == "draft"
+
+
+def test_a_contradiction_rule_is_checked_on_save_like_a_rule(kehu, world):
+    info = world.ctx("info")
+    data = {"code": "big_buyer", "name": "大客户", "family": "value", "expression": "sum(orders.total_amount, 365d) >= 100000"}
+    with kehu.db.transaction() as s, pytest.raises(ValidationFailed) as err:
+        service.create_tag(s, info, data=data | {"contradiction": "count(orders, 90d) = "})
+    [e] = err.value.errors
+    assert (e.field, e.code) == ("contradiction", "rule_invalid") and e.message.startswith("矛盾规则第1行")
+    with kehu.db.reader() as s:  # nothing written
+        assert s.execute(select(Tag.id).where(Tag.code == "big_buyer")).first() is None
+    with kehu.db.transaction() as s:
+        got = service.create_tag(s, info, data=data | {"contradiction": "count(orders, 365d) = 0"})
+    assert got["contradiction"] == "count(orders, 365d) = 0"
 
 
 def test_lifecycle_draft_review_active_retired(kehu, world, tagger):

@@ -122,6 +122,11 @@ def create_tag(session: Session, ctx: Ctx, *, data: dict[str, Any]) -> dict[str,
                 check(str(data["expression"]), rule_env(session, ctx))
             except RuleError as exc:
                 errors += exc.errors
+    if data.get("contradiction"):  # the quality check counts holders for whom it is true: it must compile too
+        try:
+            check(str(data["contradiction"]), rule_env(session, ctx))
+        except RuleError as exc:
+            errors += [FieldError("contradiction", e.code, f"矛盾规则{e.message}") for e in exc.errors]
     if errors:
         raise ValidationFailed(errors)
     tag = Tag(id=new_id(), code=code, name=name, family=data["family"], description=data.get("description"),
