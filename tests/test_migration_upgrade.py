@@ -32,6 +32,7 @@ from kehu.runtime import Kehu
 from kehu.security.passwords import hash_password
 from kehu.setup import alembic_config, expected_schema, revision_schemas, schema_of
 from tests.conftest import ENGINES, pg_database
+from tests.fixtures.sql import statements
 from tests.fixtures.world import id_number
 from tests.test_migrations import schema_diff
 
@@ -294,12 +295,7 @@ def test_the_foreign_key_check_runs_only_when_a_revision_ran(fast_tmp):
     from kehu.setup import migrate
 
     url = f"sqlite:///{fast_tmp / uuid.uuid4().hex}.db"
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        seen.append(statement)
-    event.listen(Engine, "before_cursor_execute", spy)
-    try:
+    with statements() as seen:
         db = Database(url)
         migrate(db.engine)
         assert any("foreign_key_check" in s for s in seen)
@@ -307,8 +303,6 @@ def test_the_foreign_key_check_runs_only_when_a_revision_ran(fast_tmp):
         migrate(db.engine)
         assert seen and not any("foreign_key_check" in s for s in seen)
         db.engine.dispose()
-    finally:
-        event.remove(Engine, "before_cursor_execute", spy)
 
 
 def _store_at_0021_with(fast_tmp, orphan: str) -> str:
@@ -352,17 +346,10 @@ def test_a_revision_that_names_its_rebuilt_tables_checks_only_their_foreign_keys
     a line whose product is missing."""
     from kehu.setup import migrate
 
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        seen.append(statement)
     url = _store_at_0021_with(fast_tmp, "followups")  # an old orphan elsewhere is not this upgrade's business
-    event.listen(Engine, "before_cursor_execute", spy)
-    try:
+    with statements() as seen:
         db = Database(url)
         migrate(db.engine)
-    finally:
-        event.remove(Engine, "before_cursor_execute", spy)
     checks = [s for s in seen if "foreign_key_check" in s]
     assert sorted(checks) == [f'PRAGMA foreign_key_check("{t}")'  # 0022's table and 0023's (0024 rebuilt none)
                               for t in ("customer_grades", "customer_tags", "order_items")]
@@ -393,16 +380,9 @@ def test_the_quality_snapshot_revision_adds_a_table_and_checks_no_foreign_key(fa
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0023")
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        seen.append(statement)
-    event.listen(Engine, "before_cursor_execute", spy)
-    try:
+    with statements() as seen:
         db = Database(url)
         migrate(db.engine)
-    finally:
-        event.remove(Engine, "before_cursor_execute", spy)
     assert not any("foreign_key_check" in s for s in seen)
     assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and "alembic_version" not in s
                    for s in seen)

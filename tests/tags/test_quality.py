@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, delete, event, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from kehu.customers.models import Customer
 from kehu.db import utcnow
@@ -14,6 +14,7 @@ from kehu.errors import Conflict, Forbidden
 from kehu.tags import builtin, engine, quality, quality_snapshot, service
 from kehu.tags.models import CustomerTag, Tag, TagHistory, TagQualitySnapshot
 from kehu.tags.service import today
+from tests.fixtures.sql import statements
 from tests.fixtures.world import create_customer
 from tests.tags.conftest import add_order, customer_id
 
@@ -275,18 +276,10 @@ def test_the_dashboard_reads_no_held_tag_history_or_order(kehu, world, store_wit
     info = world.ctx("info")
     with kehu.db.transaction() as s:
         engine.evaluate_all(s, info.catalog, as_of=today())
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        seen.append(statement.lower())
-    event.listen(Engine, "before_cursor_execute", spy)
-    try:
-        with kehu.db.reader() as s:
-            board = quality.dashboard(s, info)
-    finally:
-        event.remove(Engine, "before_cursor_execute", spy)
+    with statements() as seen, kehu.db.reader() as s:
+        board = quality.dashboard(s, info)
     assert board["snapshot"] and seen
-    assert not [q for q in seen if any(t in q for t in ("customer_tags", "tag_history", "orders", "from customers"))]
+    assert not [q for q in seen if any(t in q.lower() for t in ("customer_tags", "tag_history", "orders", "from customers"))]
 
 
 def test_only_tag_managers_and_reviewers_see_or_check_the_figures(kehu, world):

@@ -12,6 +12,7 @@ from kehu.tags import service
 from kehu.tags.models import Tag
 from kehu.tags.language import RuleError
 from kehu.tags.service import today
+from tests.fixtures.sql import statements
 from tests.fixtures.world import create_customer
 from tests.tags.conftest import add_order, customer_id
 
@@ -152,23 +153,13 @@ def test_dry_run_counts_everyone_but_lists_only_the_callers_scope(kehu, world, t
 def test_dry_run_reads_the_sources_once_and_lists_the_customers_it_would_untag(kehu, world):
     """The frame's aggregates (seconds over a large store) are computed once for every count and list; a
     stricter draft names the customers it would take the tag from."""
-    from sqlalchemy import event
-
     info = world.ctx("info")
     small, large = (customer_id(kehu, create_customer(kehu, as_user=info, id_number=None)) for _ in range(2))
     add_order(kehu, small, on=today() - timedelta(days=2), amount=120000)
     add_order(kehu, large, on=today() - timedelta(days=2), amount=300000)
-    reads: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        if "orders" in statement.lower():
-            reads.append(statement)
-    event.listen(kehu.db.engine, "before_cursor_execute", spy)
-    try:
-        with kehu.db.transaction() as s:
-            got = service.dry_run(s, info, code="amount_high", expression="sum(orders.total_amount, 365d) >= 200000")
-    finally:
-        event.remove(kehu.db.engine, "before_cursor_execute", spy)
+    with statements(kehu.db.engine) as seen, kehu.db.transaction() as s:
+        got = service.dry_run(s, info, code="amount_high", expression="sum(orders.total_amount, 365d) >= 200000")
+    reads = [q for q in seen if "orders" in q.lower()]
     assert len(reads) == 1, reads
     with kehu.db.reader() as s:
         from sqlalchemy import select
