@@ -140,6 +140,7 @@ def evaluate(session: Session, kehu, ck: int, hi: int) -> list[Hit]:
         return []
     catalog = kehu.catalog(session)
     memory = _memory(kehu)
+    mac = _Macs(session)  # every rule's memory checks and moves to the same seqs: each MAC read once
     hits: list[Hit] = []
     with memory.lock:
         for rule in R.effective(session).values():
@@ -149,9 +150,9 @@ def evaluate(session: Session, kehu, ck: int, hi: int) -> list[Hit]:
             if rule.code in R.ONE_OFF:
                 hits += _dormant(session, rule, ck, hi, dialect)
                 continue
-            counted = memory.counted(session, rule, catalog, dialect, ck)
+            counted = memory.counted(session, rule, catalog, dialect, ck, mac)
             try:
-                hits += _windowed(session, rule, catalog, ck, hi, first_ts, dialect, counted)
+                hits += _windowed(session, rule, catalog, ck, hi, first_ts, dialect, counted, mac)
             except BaseException:
                 memory.rules.pop(rule.code, None)  # half-merged counts are worth nothing: count afresh next time
                 raise
@@ -179,7 +180,7 @@ def _source(rule: R.Rule, catalog, dialect: str, lo: int, hi: int, *extra):
 
 
 def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_ts: datetime, dialect: str,
-              counted: "_Counted") -> list[Hit]:
+              counted: "_Counted", mac: "_Macs") -> list[Hit]:
     """Hits in the windows that entries ck+1 … hi touch, counted on from what this process counted before.
 
     Only the entries after `counted.upto` are read (normally the batch itself; also those another scanner
@@ -193,7 +194,7 @@ def _windowed(session: Session, rule: R.Rule, catalog, ck: int, hi: int, first_t
         _seed(session, rule, catalog, dialect, counted, unknown)
     for subj, b, item, lo_seq, hi_seq, uid, name in rows:
         counted.add(subj, b, item, lo_seq, hi_seq, uid, name)
-    counted.moved(hi, session)
+    counted.upto, counted.mac = hi, mac(hi)  # everything up to hi is counted
     hits = []
     for subj, b in sorted(touched):
         w = counted.windows[(subj, b)]
@@ -329,10 +330,6 @@ class _Counted:
         if name is not None and (w.name is None or name > w.name):
             w.name = name
 
-    def moved(self, upto: int, session: Session) -> None:
-        """Everything up to `upto` is counted."""
-        self.upto, self.mac = upto, _mac(session, upto)
-
     def forget(self, before: datetime, minutes: int) -> None:
         """Drop the windows that ended before `before` (a late entry in one reads it from the log again)."""
         gone = [k for k in self.windows if window_of(k[1], minutes)[1] <= before]
@@ -341,8 +338,17 @@ class _Counted:
         self.evicted = before if self.evicted is None else max(self.evicted, before)
 
 
-def _mac(session: Session, seq: int) -> str | None:
-    return session.execute(select(LOG.c.mac).where(LOG.c.seq == seq)).scalar() if seq else None
+class _Macs:
+    """The MAC of an entry by seq (none for 0), each read once in a scan's read transaction."""
+
+    def __init__(self, session: Session):
+        self._session = session
+        self._known: dict[int, str | None] = {0: None}
+
+    def __call__(self, seq: int) -> str | None:
+        if seq not in self._known:
+            self._known[seq] = self._session.execute(select(LOG.c.mac).where(LOG.c.seq == seq)).scalar()
+        return self._known[seq]
 
 
 class _Memory:
@@ -352,16 +358,16 @@ class _Memory:
         self.lock = threading.Lock()
         self.rules: dict[str, _Counted] = {}
 
-    def counted(self, session: Session, rule: R.Rule, catalog, dialect: str, ck: int) -> _Counted:
+    def counted(self, session: Session, rule: R.Rule, catalog, dialect: str, ck: int, mac: _Macs) -> _Counted:
         """The rule's memory if it still counts the same entries the same way and reaches up to the
         checkpoint `ck`; otherwise a fresh one starting at `ck` (its windows are read from the log)."""
         key = _key(session, rule, catalog, dialect)
         c = self.rules.get(rule.code)
-        if c is None or c.key != key or not ck - GAP <= c.upto <= ck or _mac(session, c.upto) != c.mac:
+        if c is None or c.key != key or not ck - GAP <= c.upto <= ck or mac(c.upto) != c.mac:
             # entries up to ck were counted by no one here: any window up to the newest entry's may hold some
             newest = session.execute(select(func.max(LOG.c.ts))).scalar() if ck else None  # the ts index: a step
             cold = newest + timedelta(microseconds=1) if newest else datetime.min.replace(tzinfo=timezone.utc)
-            c = self.rules[rule.code] = _Counted(key, ck, _mac(session, ck), cold)
+            c = self.rules[rule.code] = _Counted(key, ck, mac(ck), cold)
         return c
 
 

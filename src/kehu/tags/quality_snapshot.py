@@ -126,10 +126,9 @@ class Groups:
         """Number of 62-bit sums per customer."""
         return max(at for _g, at, _s, _w in self.layout) + 1
 
-    def sums(self, weights=None) -> list:
+    def sums(self) -> list:
         """`x<word>`: a customer's sums of its held tags' weights (in a query grouped by customer)."""
-        w = self.weights if weights is None else weights
-        return [cast(func.sum(w.c[f"w{n}"]), BigInteger).label(f"x{n}") for n in range(self.words)]
+        return [cast(func.sum(self.weights.c[f"w{n}"]), BigInteger).label(f"x{n}") for n in range(self.words)]
 
     def count(self, conn, per) -> list[dict[str, Any]]:
         """Per group having any, the customers of `per` (customer_id, x0, x1 …) holding two or more of its tags."""
