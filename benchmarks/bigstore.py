@@ -185,7 +185,7 @@ def _customers(target: Path, n: int, seed: int) -> None:
                 keys=load_keyring(env_value=None, path=keys_for(target)), db=db)
     migrate(db.engine)
     bootstrap(kehu)
-    demo.load_demo(kehu, n=n, seed=seed, batch=2000, analyze=False)
+    demo.load_demo(kehu, n=n, seed=seed, batch=2000, analyze=False, relationships=False)  # the records come below
     db.engine.dispose()
 
 
