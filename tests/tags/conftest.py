@@ -19,6 +19,14 @@ def at(d: date, hour: int = 10) -> datetime:
     return datetime.combine(d, time(hour), tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def frame_in_parts(monkeypatch):
+    """On SQLite every full evaluation of these tests computes its frame in parts, as on a large store."""
+    from kehu.tags import engine
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN", 0)
+
+
 @pytest.fixture
 def lines(kehu) -> dict[str, str]:
     """Two product lines with one product each: product id by line code."""

@@ -5,9 +5,10 @@ import random
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Column, delete, insert, select
 
 from kehu.tags import engine
 from kehu.tags.models import CustomerTag, Tag, TagHistory
@@ -70,9 +71,11 @@ def expected(c: dict, orders: list[tuple[date, Decimal]]) -> set[str]:
 RULE_CODES = None
 
 
-@pytest.mark.parametrize("word_bits", [engine.WORD_BITS, 4], ids=["one-mask-word", "many-mask-words"])
-def test_builtin_rules_match_an_independent_computation(kehu, world, monkeypatch, word_bits):
+@pytest.mark.parametrize("word_bits, parts", [(engine.WORD_BITS, 1), (4, 3)],
+                         ids=["one-mask-word-one-frame-part", "many-mask-words-three-frame-parts"])
+def test_builtin_rules_match_an_independent_computation(kehu, world, monkeypatch, word_bits, parts):
     monkeypatch.setattr(engine, "WORD_BITS", word_bits)  # 4 rules a word: masks spread over ~8 words
+    monkeypatch.setattr(engine, "FRAME_PARTS", parts)  # SQLite: the frame in three threads and scratch files
     rng = random.Random(6)
     people: list[tuple[dict, list]] = []
     # boundaries: birthdays exactly on AS_OF at each band edge, and the day after
@@ -146,6 +149,44 @@ def test_full_evaluation_is_idempotent_and_records_history(kehu, world):
     with kehu.db.transaction() as s:  # a year later the customer is churned: active lost, churned gained
         later = engine.evaluate_all(s, cat, as_of=AS_OF + timedelta(days=365))
     assert later["changes"]["active"]["lost"] == 1 and later["changes"]["churned"]["gained"] == 1
+
+
+@pytest.mark.parametrize("outcome", ["commit", "rollback"])
+def test_frame_in_parts_equals_one_part_and_leaves_nothing_behind(kehu, world, monkeypatch, outcome):
+    from kehu.tags.compiler import frame_select
+
+    for i in range(7):
+        cid = new_customer(kehu, world, birth_date=f"19{70 + i}-01-01")
+        for k in range(i):
+            add_order(kehu, cid, on=AS_OF - timedelta(days=40 * k), amount=1000 * (i + 1))
+    aggs = set(engine.grade_aggs(365).values())
+
+    def frame_rows(parts: int) -> list:
+        monkeypatch.setattr(engine, "FRAME_PARTS", parts)
+        stmt = frame_select([], AS_OF, extra_aggs=aggs)
+        frame = engine.temp_table("t_frame", [Column(c.key, c.type) for c in stmt.selected_columns])
+        with kehu.db.transaction() as s:
+            conn = s.connection()
+            frame.create(conn)
+            engine.fill_frame(conn, frame, lambda r: frame_select([], AS_OF, extra_aggs=aggs, id_range=r))
+            rows = conn.execute(select(frame)).all()
+            frame.drop(conn)
+            if outcome == "rollback":
+                s.rollback()
+        return rows
+
+    one, three = frame_rows(1), frame_rows(3)
+    assert len(one) >= 7 and sorted(one) == sorted(three)
+    assert [r[0] for r in three] == sorted(r[0] for r in three)  # the parts in id order, as one statement gives
+    if kehu.db.dialect == "sqlite":  # the parts' scratch files are gone; no pooled connection keeps one attached
+        assert not list(Path(kehu.db.engine.url.database).resolve().parent.glob(".kehu-frame-*"))
+        conns = [kehu.db.engine.connect() for _ in range(3)]  # the evaluating one among them (LIFO pool)
+        try:
+            for c in conns:
+                assert {r[1] for r in c.exec_driver_sql("PRAGMA database_list")} <= {"main", "temp"}
+        finally:
+            for c in conns:
+                c.close()
 
 
 def test_full_evaluation_repairs_drifted_tags_and_keeps_tags_held_by_hand(kehu, world):

@@ -484,9 +484,12 @@ def _needs(rules: list[Compiled], extra_aggs: set[Agg]) -> tuple[set[str], dict[
     return fields, by_source, set().union(*(r.grades for r in rules))
 
 
-def source_selects(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None,
+def source_selects(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None, id_range=None,
                    extra_aggs: set[Agg] = frozenset()) -> dict[str, Any]:
-    """Per source, the grouped query of its aggregates: `cid` and one column per aggregate (`Agg.key`)."""
+    """Per source, the grouped query of its aggregates: `cid` and one column per aggregate (`Agg.key`).
+
+    `customer_ids`: only these customers; `id_range`: only customer ids `lo <= id < hi` (`(lo, hi)`, either
+    None for an open end), the part of the customers one thread computes (`engine.fill_frame`)."""
     rules = needs if isinstance(needs, list) else [needs]
     upper = as_of + timedelta(days=1)
     out = {}
@@ -500,15 +503,17 @@ def source_selects(needs: Compiled | list[Compiled], as_of: date, *, customer_id
             q = q.where(src["time"] >= day_bound(src["kind"], as_of - timedelta(days=widest - 1)))
         if customer_ids is not None:
             q = q.where(_among(src["customer"], customer_ids))
+        q = q.where(*_within_range(src["customer"], id_range))
         for table, index in src.get("hints", {}).items():
             q = q.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
         out[name] = q
     return out
 
 
-def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None,
+def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=None, id_range=None,
                  extra_aggs: set[Agg] = frozenset()):
-    """One row per customer with every field, aggregate and grade the given rules read."""
+    """One row per customer with every field, aggregate and grade the given rules read (`customer_ids`,
+    `id_range`: only those customers, as in `source_selects`)."""
     from kehu.customers.models import Customer
     from kehu.tags.models import CustomerGrade
 
@@ -519,7 +524,7 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=
     if any("city_tier" in r.derived for r in rules):  # once per customer, however many rules read it
         cols.append(tier_expr(cust.c.city, cust.c.district).label("d_city_tier"))
     joined = cust
-    queries = source_selects(rules, as_of, customer_ids=customer_ids, extra_aggs=extra_aggs)
+    queries = source_selects(rules, as_of, customer_ids=customer_ids, id_range=id_range, extra_aggs=extra_aggs)
     for name, group in sorted(by_source.items()):
         sub = queries[name].subquery(f"s_{name}")
         joined = joined.outerjoin(sub, sub.c.cid == cust.c.id)
@@ -534,7 +539,13 @@ def frame_select(needs: Compiled | list[Compiled], as_of: date, *, customer_ids=
     stmt = select(*cols).select_from(joined)
     if customer_ids is not None:
         stmt = stmt.where(_among(cust.c.id, customer_ids))
-    return stmt
+    return stmt.where(*_within_range(cust.c.id, id_range))
+
+
+def _within_range(col, id_range) -> list[ColumnElement[bool]]:
+    """The conditions `lo <= col < hi` of an id range (none for an open end or no range)."""
+    lo, hi = id_range or (None, None)
+    return ([col >= lo] if lo is not None else []) + ([col < hi] if hi is not None else [])
 
 
 def _among(col, ids):

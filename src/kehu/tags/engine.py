@@ -9,15 +9,20 @@ computed by the full evaluation and stored; real-time updates place one customer
 from __future__ import annotations
 
 import math
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, and_, bindparam, case, cast, delete,
-                        exists, func, insert, literal, not_, or_, select, tuple_, type_coerce, union_all, update)
+                        event, exists, func, insert, literal, not_, or_, select, tuple_, type_coerce, union_all,
+                        update)
 from sqlalchemy.orm import Session
 
 from kehu.catalog.registry import Catalog
@@ -124,6 +129,95 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
         return _evaluate_all(session, catalog, as_of=as_of, trigger=trigger, progress=progress, only=only)
 
 
+#: a full evaluation on SQLite computes its frame in this many parts at once (customer id ranges): one on the
+#: evaluating connection, the others in threads on connections of their own (SQLite releases the GIL while it
+#: steps), each into a scratch file the evaluating connection then copies from. The frame is CPU in SQLite's
+#: row engine and one connection uses one core; PostgreSQL plans parallel workers itself.
+FRAME_PARTS = 2
+#: below this many customers the frame is computed in one part (threads and scratch files would cost more)
+PARALLEL_MIN = 50_000
+_SCRATCH = "kehu_frame_part"  # schema name of a part's scratch file on the connections that attach it
+
+
+def fill_frame(conn, frame: Table, build: Callable[[tuple | None], Any]) -> None:
+    """Fill the temporary table `frame` with `build(id_range)` (a frame statement over the customers whose ids
+    lie in the range; None: all) — in `FRAME_PARTS` parts at once on a SQLite file of at least `PARALLEL_MIN`
+    customers.
+
+    The parts' connections read the same committed state as the evaluating one: its transaction holds the
+    write lock (BEGIN IMMEDIATE), so nothing commits in between, and the frame reads nothing the evaluation
+    wrote before it. A part's scratch file holds what the frame holds (level-1 fields appear there only as
+    their ciphertexts, tested for presence); it is deleted as soon as it was copied.
+    """
+    keys = [c.key for c in frame.c]
+    bounds = _part_bounds(conn, FRAME_PARTS)
+    if not bounds:
+        conn.execute(insert(frame).from_select(keys, build(None)))
+        return
+    ranges = list(zip([None, *bounds], [*bounds, None]))
+    folder = Path(conn.engine.url.database).resolve().parent
+    files = [folder / f".kehu-frame-{os.getpid()}-{uuid.uuid4().hex}.db" for _ in ranges[1:]]
+    try:
+        with ThreadPoolExecutor(len(files), thread_name_prefix="kehu-frame") as pool:
+            parts = [pool.submit(_frame_part, conn.engine, frame, build(r), f) for r, f in zip(ranges[1:], files)]
+            conn.execute(insert(frame).from_select(keys, build(ranges[0])))
+            for p in parts:
+                p.result()
+        raw = conn.connection.driver_connection
+        for i, f in enumerate(files):
+            # attached inside the transaction (allowed); it can be detached only once the transaction ended
+            name = f"{_SCRATCH}{i}"
+            raw.execute(f"ATTACH DATABASE ? AS {name}", (str(f),))
+            _detach_later(conn, name)
+            raw.execute(f"INSERT INTO temp.{frame.name} SELECT * FROM {name}.{frame.name}")
+            f.unlink()  # the attached file stays readable until it is detached; its rows are in the frame now
+    finally:
+        for f in files:
+            f.unlink(missing_ok=True)
+
+
+def _part_bounds(conn, parts: int) -> list[str]:
+    """Customer ids splitting the customers into `parts` ranges of equal size (none: compute in one part)."""
+    if parts < 2 or conn.dialect.name != "sqlite" or conn.engine.url.database in (None, "", ":memory:"):
+        return []
+    from kehu.customers.models import Customer
+    ids = Customer.__table__.c.id
+    n = conn.execute(select(func.count()).select_from(Customer.__table__)).scalar_one()
+    if n < max(PARALLEL_MIN, parts):
+        return []
+    return [conn.execute(select(ids).order_by(ids).limit(1).offset(n * k // parts)).scalar_one()
+            for k in range(1, parts)]
+
+
+def _frame_part(engine, frame: Table, stmt, file: Path) -> None:
+    """One part of the frame into a new scratch file, on a connection of its own (in a worker thread)."""
+    part = Table(frame.name, MetaData(), *(Column(c.key, c.type) for c in frame.c), schema=_SCRATCH)
+    with engine.connect() as c:
+        raw = c.connection.driver_connection
+        raw.execute(f"ATTACH DATABASE ? AS {_SCRATCH}", (str(file),))
+        try:
+            raw.execute(f"PRAGMA {_SCRATCH}.journal_mode=OFF")
+            raw.execute(f"PRAGMA {_SCRATCH}.synchronous=OFF")
+            with c.begin():  # a read transaction of the store, writing only the scratch file
+                part.create(c)
+                c.execute(insert(part).from_select([col.key for col in frame.c], stmt))
+        finally:
+            raw.execute(f"DETACH DATABASE {_SCRATCH}")
+
+
+def _detach_later(conn, name: str) -> None:
+    """Detach schema `name` from this connection when it goes back to the pool (after its transaction)."""
+    conn.connection.info.setdefault(_SCRATCH, []).append(name)
+    pool = conn.engine.pool
+    if not event.contains(pool, "checkin", _detach_on_checkin):
+        event.listen(pool, "checkin", _detach_on_checkin)
+
+
+def _detach_on_checkin(dbapi_conn, record) -> None:
+    for name in (record.info.pop(_SCRATCH, []) if record is not None else []):
+        dbapi_conn.execute(f"DETACH DATABASE {name}")
+
+
 def _mask(rules: list[ActiveRule], w: int, fr, env: Env):
     """Word `w` of a customer's rule mask over the frame `fr`: the bits of the word's rules it matches (none
     when archived: `condition` without its "not archived" part, tested once for all of the word's rules)."""
@@ -188,7 +282,9 @@ def _evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: s
     for t in (frame, masks):
         t.drop(conn, checkfirst=True)
         t.create(conn)
-    conn.execute(insert(frame).from_select([c.key for c in stmt.selected_columns], stmt))
+    fill_frame(conn, frame, lambda id_range: frame_select(
+        [r.compiled for r in rules] + quality_snapshot.frame_needs(contra), as_of, extra_aggs=set(gaggs.values()),
+        id_range=id_range))
     total = conn.execute(select(func.count()).select_from(frame)).scalar_one()
     lap("frame")
     tick("rules", 1, steps)
