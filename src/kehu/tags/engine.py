@@ -146,8 +146,8 @@ def fill_frame(conn, frame: Table, build: Callable[[tuple | None], Any]) -> None
 
     The parts' connections read the same committed state as the evaluating one: its transaction holds the
     write lock (BEGIN IMMEDIATE), so nothing commits in between, and the frame reads nothing the evaluation
-    wrote before it. A part's scratch file holds what the frame holds (level-1 fields appear there only as
-    their ciphertexts, tested for presence); it is deleted as soon as it was copied.
+    wrote before it. A part's scratch file holds what the frame holds — no more than the store holds in plain
+    (an encrypted field only as its ciphertext: rules test it for presence) — and is deleted once copied.
     """
     keys = [c.key for c in frame.c]
     bounds = _part_bounds(conn, FRAME_PARTS)
