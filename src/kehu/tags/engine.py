@@ -133,7 +133,7 @@ def evaluate_all(session: Session, catalog: Catalog, *, as_of: date, trigger: st
 #: evaluating connection, the others in threads on connections of their own (SQLite releases the GIL while it
 #: steps), each into a scratch file the evaluating connection then copies from. The frame is CPU in SQLite's
 #: row engine and one connection uses one core; PostgreSQL plans parallel workers itself.
-FRAME_PARTS = 2
+FRAME_PARTS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 #: below this many customers the frame is computed in one part (threads and scratch files would cost more)
 PARALLEL_MIN = 50_000
 _SCRATCH = "kehu_frame_part"  # schema name of a part's scratch file on the connections that attach it
