@@ -60,8 +60,12 @@ class SecurityHeaders:
 def create_app(kehu: Kehu | None = None) -> FastAPI:
     """The ASGI application over one runtime (created from settings when not given)."""
     kehu = kehu or Kehu()
+    # FastAPI's native OpenTelemetry instrumentation stays off: it would export request spans, metrics and logs
+    # (paths carry archive numbers, with client addresses) to whatever collector the environment names — data
+    # leaving Kehu outside its presenter and audit — and it checks the global providers on every request
     app = FastAPI(title="Kehu 客户信息管理系统 API", version=__version__,
-                  description="隐私优先的客户信息管理系统。个人信息接口均返回 `Cache-Control: no-store`。")
+                  description="隐私优先的客户信息管理系统。个人信息接口均返回 `Cache-Control: no-store`。",
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.kehu = kehu
 
     from kehu.access.api import router as access_router
