@@ -71,7 +71,7 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     from kehu.access.api import router as access_router
     from kehu.audit.api import router as audit_router
     from kehu.catalog.api import router as catalog_router
-    from kehu.customers.api import router as customers_router
+    from kehu.customers.api import add_detail_route as add_customer_detail_route, router as customers_router
     from kehu.interactions.api import router as interactions_router
     from kehu.orders.api import router as orders_router
     from kehu.care.api import router as care_router
@@ -82,6 +82,7 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     from kehu.surveys.service import install as install_surveys
 
     # the archive first: routing tries the routers in order, and its reads are the most frequent requests
+    add_customer_detail_route(app)
     for router in (customers_router, access_router, catalog_router, audit_router, interactions_router,
                    orders_router, care_router, leads_router, pools_router):
         app.include_router(router)

@@ -23,9 +23,16 @@ async def get_customer(call: Api, archive_no: str) -> dict:
                            target=archive_no)
 
 
-# the most frequent request: its handler calls the endpoint straight (same OpenAPI operation, see DirectRoute);
-# declared first, so routing tries it before the list and create routes (it matches none of their paths)
-router.add_api_route("/{archive_no}", get_customer, methods=["GET"], route_class_override=DirectRoute)
+def add_detail_route(app) -> None:
+    """Declare `get_customer`, the most frequent request, on the app itself, before the routers are included.
+
+    Its handler calls the endpoint straight (see DirectRoute). A route of an included router is matched
+    twice per request (by the app's router, then by its own) after the routers included before it; as one
+    of the app's own routes it is matched once, right after FastAPI's documentation routes. Same path,
+    tags and OpenAPI operation as under `router`.
+    """
+    app.router.add_api_route(router.prefix + "/{archive_no}", get_customer, methods=["GET"], tags=router.tags,
+                             route_class_override=DirectRoute)
 
 
 @router.get("")
