@@ -24,6 +24,7 @@ def _full_handler(client):
 def test_the_detail_route_takes_the_direct_handler(client):
     route = _detail_route(client.app)
     assert isinstance(route, DirectRoute) and _direct_shape(route.dependant, route)
+    assert route._direct is not None and route.app.__qualname__ == "DirectRoute.__init__.<locals>.app"  # no frame
 
 
 def test_the_detail_route_is_the_apps_own_ahead_of_the_included_routers(client):
