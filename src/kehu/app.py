@@ -60,14 +60,18 @@ class SecurityHeaders:
 def create_app(kehu: Kehu | None = None) -> FastAPI:
     """The ASGI application over one runtime (created from settings when not given)."""
     kehu = kehu or Kehu()
+    # FastAPI's native OpenTelemetry instrumentation stays off: it would export request spans, metrics and logs
+    # (paths carry archive numbers, with client addresses) to whatever collector the environment names — data
+    # leaving Kehu outside its presenter and audit — and it checks the global providers on every request
     app = FastAPI(title="Kehu 客户信息管理系统 API", version=__version__,
-                  description="隐私优先的客户信息管理系统。个人信息接口均返回 `Cache-Control: no-store`。")
+                  description="隐私优先的客户信息管理系统。个人信息接口均返回 `Cache-Control: no-store`。",
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.kehu = kehu
 
     from kehu.access.api import router as access_router
     from kehu.audit.api import router as audit_router
     from kehu.catalog.api import router as catalog_router
-    from kehu.customers.api import router as customers_router
+    from kehu.customers.api import add_detail_route as add_customer_detail_route, router as customers_router
     from kehu.interactions.api import router as interactions_router
     from kehu.orders.api import router as orders_router
     from kehu.care.api import router as care_router
@@ -78,6 +82,7 @@ def create_app(kehu: Kehu | None = None) -> FastAPI:
     from kehu.surveys.service import install as install_surveys
 
     # the archive first: routing tries the routers in order, and its reads are the most frequent requests
+    add_customer_detail_route(app)
     for router in (customers_router, access_router, catalog_router, audit_router, interactions_router,
                    orders_router, care_router, leads_router, pools_router):
         app.include_router(router)

@@ -93,7 +93,8 @@ def _read(kehu: Kehu, token: str, ip: str | None, action: str, fn: Callable[[Ses
         principal, ctx = _ctx(kehu, session, token, ip)
         caller.append(principal)
         result = fn(session, ctx)
-        if session.new or session.dirty or session.deleted:
+        # dirty or deleted objects are in the identity map; the plain-row reads leave it and `new` empty
+        if (session.identity_map or session.new) and (session.new or session.dirty or session.deleted):
             raise RuntimeError(f"read-only call {action} changed data")
         return result, kehu.audit.take_staged(session)
 
@@ -173,6 +174,28 @@ class DirectRoute(APIRoute):
     of that shape, or an app with dependency overrides (tests), gets FastAPI's own handler.
     """
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kw: Any):
+        self._direct: Callable | None = None  # the direct handler of the route as declared (get_route_handler)
+        super().__init__(path, endpoint, **kw)
+        direct, framed = self._direct, self.app
+        if direct is None or kw.get("max_body_size") is not None:
+            return
+
+        # One of the app's own routes (an included router builds its own app per inclusion, which keeps
+        # FastAPI's frame): the direct handler without `request_response`'s frame — its exit stacks serve
+        # dependencies with `yield` and uploads (this route has neither), and its exception wrapper does
+        # what the app's ExceptionMiddleware does with the same handlers. With dependency overrides (tests),
+        # FastAPI's frame and handler.
+        async def app(scope, receive, send) -> None:
+            request = Request(scope, receive, send)
+            if request.app.dependency_overrides:
+                await framed(scope, receive, send)
+                return
+            response = await direct(request)
+            await response(scope, receive, send)
+
+        self.app = app
+
     def get_route_handler(self):  # noqa: D102
         full = super().get_route_handler()
         # the route as included, with its routers' dependencies (FastAPI-internal: without it, a router
@@ -196,6 +219,8 @@ class DirectRoute(APIRoute):
             return Response(to_json(await endpoint(**kwargs)), status_code=self.status_code or 200,
                             media_type="application/json")
 
+        if context is None:
+            self._direct = handler
         return handler
 
 

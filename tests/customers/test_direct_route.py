@@ -6,13 +6,12 @@ from sqlalchemy import select
 
 from kehu import edge
 from kehu.audit.models import AuditEntry
-from kehu.customers.api import router
 from kehu.edge import DirectRoute, _direct_shape
 from tests.fixtures.world import customer_data
 
 
-def _detail_route():
-    [route] = [r for r in router.routes if getattr(r, "path", "") == "/api/v1/customers/{archive_no}"
+def _detail_route(app):
+    [route] = [r for r in app.router.routes if getattr(r, "path", "") == "/api/v1/customers/{archive_no}"
                and "GET" in r.methods]
     return route
 
@@ -22,9 +21,20 @@ def _full_handler(client):
     client.app.dependency_overrides[object()] = lambda: None
 
 
-def test_the_detail_route_takes_the_direct_handler():
-    route = _detail_route()
+def test_the_detail_route_takes_the_direct_handler(client):
+    route = _detail_route(client.app)
     assert isinstance(route, DirectRoute) and _direct_shape(route.dependant, route)
+    assert route._direct is not None and route.app.__qualname__ == "DirectRoute.__init__.<locals>.app"  # no frame
+
+
+def test_the_detail_route_is_the_apps_own_ahead_of_the_included_routers(client):
+    """Matched once per request by the app's router (a route of an included router is matched twice)."""
+    routes = client.app.router.routes
+    first_included = next(i for i, r in enumerate(routes) if not hasattr(r, "path"))
+    assert routes.index(_detail_route(client.app)) < first_included
+    operation = client.app.openapi()["paths"]["/api/v1/customers/{archive_no}"]["get"]
+    assert operation["operationId"] == "get_customer_api_v1_customers__archive_no__get"
+    assert operation["tags"] == ["customers 客户档案"] and operation["security"] == [{"HTTPBearer": []}]
 
 
 def test_same_bytes_status_and_headers_as_fastapis_handler(kehu, client, api, monkeypatch):

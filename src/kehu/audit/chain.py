@@ -42,6 +42,9 @@ _ENTRY_MIDDLE = _ENTRY_COLUMNS[2:-2]
 _CHAINED_AFTER_TS = CHAINED[2:]
 assert _ENTRY_COLUMNS[:2] == CHAINED[:2] == ("seq", "ts") and _ENTRY_COLUMNS[-2:] == ("prev_mac", "mac")
 _INSERT_CHUNKS = (64, 32, 16, 8, 4, 2, 1)  # rows per multi-row INSERT (a few statement shapes, cached)
+# json.dumps with options builds a new encoder per call; these run for every entry (same output)
+_canonical_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_detail_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def canonical(entry: AuditEntry | dict) -> bytes:
@@ -51,7 +54,7 @@ def canonical(entry: AuditEntry | dict) -> bytes:
     for name in CHAINED:
         v = get(name)
         values.append(v.isoformat() if isinstance(v, datetime) else v)
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
+    return _canonical_json(values).encode()
 
 
 class AuditChain:
@@ -103,7 +106,7 @@ class AuditChain:
         return dict(
             action=action, outcome=outcome, actor_id=actor_id, actor_name=actor_name, target_type=target_type,
             target_id=target_id, customer_no=customer_no, fields=",".join(fields) if fields else None,
-            reason=reason, detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+            reason=reason, detail=_detail_json(detail) if detail else None,
             ip=ip)
 
     def install(self, factory: sessionmaker) -> None:
@@ -195,7 +198,7 @@ class AuditChain:
         seq, prev = head
         ts_iso = now.isoformat()
         ts_bound = _ts_bind(dialect)(now)
-        key, sha256, dumps = self._key, hashlib.sha256, json.dumps
+        key, sha256, dumps = self._key, hashlib.sha256, _canonical_json
         rows = []
         for item in staged:
             seq += 1
@@ -203,7 +206,7 @@ class AuditChain:
             for name in _CHAINED_AFTER_TS:
                 v = item.get(name)
                 values.append(v.isoformat() if isinstance(v, datetime) else v)
-            mac = hmac.new(key, prev.encode() + b"|" + dumps(values, ensure_ascii=False, separators=(",", ":")).encode(),
+            mac = hmac.new(key, prev.encode() + b"|" + dumps(values).encode(),
                            sha256).hexdigest()
             rows.append((seq, ts_bound, *[item[name] for name in _ENTRY_MIDDLE], prev, mac))
             prev = mac

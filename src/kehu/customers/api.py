@@ -17,6 +17,24 @@ Api = Annotated[ApiCall, Depends(api)]
 CHILD_KEYS = {"contacts": "contact", "addresses": "address", "anniversaries": "anniversary", "relations": "relation"}
 
 
+async def get_customer(call: Api, archive_no: str) -> dict:
+    """One archive as the caller may see it (masked / hidden per field)."""
+    return await call.read("customer.read", lambda s, ctx: service.get(s, ctx, archive_no=archive_no),
+                           target=archive_no)
+
+
+def add_detail_route(app) -> None:
+    """Declare `get_customer`, the most frequent request, on the app itself, before the routers are included.
+
+    Its handler calls the endpoint straight (see DirectRoute). A route of an included router is matched
+    twice per request (by the app's router, then by its own) after the routers included before it; as one
+    of the app's own routes it is matched once, right after FastAPI's documentation routes. Same path,
+    tags and OpenAPI operation as under `router`.
+    """
+    app.router.add_api_route(router.prefix + "/{archive_no}", get_customer, methods=["GET"], tags=router.tags,
+                             route_class_override=DirectRoute)
+
+
 @router.get("")
 def list_customers(call: Api, q: Annotated[Optional[str], Query(max_length=100)] = None,
                    owner_id: Optional[str] = None, department_id: Optional[str] = None,
@@ -50,16 +68,6 @@ def create_customer(call: Api, payload: CustomerCreate, response: Response) -> d
     result = call.run("customer.create", go)
     response.headers["Location"] = f"/api/v1/customers/{result['archive_no']}"
     return result
-
-
-async def get_customer(call: Api, archive_no: str) -> dict:
-    """One archive as the caller may see it (masked / hidden per field)."""
-    return await call.read("customer.read", lambda s, ctx: service.get(s, ctx, archive_no=archive_no),
-                           target=archive_no)
-
-
-# the most frequent request: its handler calls the endpoint straight (same OpenAPI operation, see DirectRoute)
-router.add_api_route("/{archive_no}", get_customer, methods=["GET"], route_class_override=DirectRoute)
 
 
 @router.patch("/{archive_no}")
