@@ -159,7 +159,9 @@ def fill_frame(conn, frame: Table, build: Callable[[tuple | None], Any]) -> None
     files = [folder / f".kehu-frame-{os.getpid()}-{uuid.uuid4().hex}.db" for _ in ranges[1:]]
     try:
         with ThreadPoolExecutor(len(files), thread_name_prefix="kehu-frame") as pool:
-            parts = [pool.submit(_frame_part, conn.engine, frame, build(r), f) for r, f in zip(ranges[1:], files)]
+            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()  # the evaluation's page cache, for each part
+            parts = [pool.submit(_frame_part, conn.engine, frame, build(r), f, cache)
+                     for r, f in zip(ranges[1:], files)]
             conn.execute(insert(frame).from_select(keys, build(ranges[0])))
             for p in parts:
                 p.result()
@@ -189,11 +191,14 @@ def _part_bounds(conn, parts: int) -> list[str]:
             for k in range(1, parts)]
 
 
-def _frame_part(engine, frame: Table, stmt, file: Path) -> None:
-    """One part of the frame into a new scratch file, on a connection of its own (in a worker thread)."""
+def _frame_part(engine, frame: Table, stmt, file: Path, cache: int) -> None:
+    """One part of the frame into a new scratch file, on a connection of its own (in a worker thread) with the
+    evaluating connection's page cache (`cache`: its `PRAGMA cache_size`) while it runs."""
     part = Table(frame.name, MetaData(), *(Column(c.key, c.type) for c in frame.c), schema=_SCRATCH)
     with engine.connect() as c:
         raw = c.connection.driver_connection
+        before = raw.execute("PRAGMA cache_size").fetchone()[0]
+        raw.execute(f"PRAGMA cache_size={int(cache)}")
         raw.execute(f"ATTACH DATABASE ? AS {_SCRATCH}", (str(file),))
         try:
             raw.execute(f"PRAGMA {_SCRATCH}.journal_mode=OFF")
@@ -203,6 +208,7 @@ def _frame_part(engine, frame: Table, stmt, file: Path) -> None:
                 c.execute(insert(part).from_select([col.key for col in frame.c], stmt))
         finally:
             raw.execute(f"DETACH DATABASE {_SCRATCH}")
+            raw.execute(f"PRAGMA cache_size={int(before)}")
 
 
 def _detach_later(conn, name: str) -> None:
