@@ -34,6 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
+# the measured servers run no scheduled full tag evaluation (a store loaded without tags is due at once)
+os.environ.setdefault("KEHU_TAG_SCHEDULE", "0")
 
 from sqlalchemy import event, text  # noqa: E402
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     port: int = 8000
     #: Mark session cookies Secure (set true behind HTTPS).
     secure_cookies: bool = False
+    #: Run the tags' scheduled full evaluation inside `kehu serve` (its period and hour are tag settings,
+    #: quarterly at 02:00 by default); off, the quarterly run is `kehu tags evaluate` from cron.
+    tag_schedule: bool = True
     #: Directory of backups written by `kehu backup` and the scheduled backup (default var_dir/backups).
     backup_dir: Path | None = None
     #: Minutes between scheduled backups taken by `kehu serve` (0 = no scheduled backup).

@@ -660,11 +660,11 @@ def load_demo(kehu, *, n: int, seed: int = DEFAULT_SEED, owners: list[str] | Non
 
         result.relationships = load_relationships(kehu, ctx=ctx, seed=seed, departments=depts,
                                                   since=datetime.fromtimestamp(wall, timezone.utc)).counts
-        from kehu.tags import engine as tag_engine
+        from kehu.tags.schedule import evaluate_recorded
         from kehu.tags.service import today
 
         with kehu.db.transaction() as s:  # bulk loads stage no events: tags and grades as `kehu tags evaluate`
-            tag_engine.evaluate_all(s, kehu.catalog(s), as_of=today())
+            evaluate_recorded(kehu, s, as_of=today(), trigger="full", actor="demo")
     result.seconds = time.perf_counter() - started
     if analyze:
         analyze_store(kehu)

@@ -19,8 +19,12 @@ router = APIRouter(prefix="/api/v1", tags=["tags 标签与分级"])
 
 
 def install(kehu: Kehu) -> None:
-    """Start-up hook: real-time tag evaluation after committed customer and transaction events."""
+    """Start-up hook: real-time tag evaluation after committed customer and transaction events; the scheduled
+    full evaluation (`kehu.tags.schedule`, when `KEHU_TAG_SCHEDULE` is on)."""
+    from kehu.tags import schedule
+
     install_realtime(kehu)
+    kehu.tag_schedule = schedule.install(kehu)
 
 
 @router.get("/tags")

@@ -77,6 +77,9 @@ LINE_RULE = ('sum(items.amount, 365d) > 0 and sum(items.amount, 365d, line="{cod
 #: grading settings (SPEC §6 defaults): A = top `a_top` by spend over `grade_period_days` plus VIPs, B = ranks up to
 #: `b_top` or top `b_freq_top` by frequency, C = spend within 365 days, D = potential
 GRADE_DEFAULTS = {"a_top": 15, "b_top": 30, "b_freq_top": 15}
+#: the scheduled full evaluation (`kehu.tags.schedule`): on the first day of every quarter (SPEC §6) at 02:00
+#: company time; `period` one of `schedule.PERIODS`, `hour` 0–23
+SCHEDULE_DEFAULTS: dict[str, Any] = {"period": "quarterly", "hour": 2}
 
 
 def ensure(session: Session) -> int:
@@ -105,12 +108,14 @@ def ensure(session: Session) -> int:
 
 
 def settings(session: Session) -> dict[str, Any]:
-    """All tagging settings: parameters, grade ranks, stored figures (JSON values)."""
+    """All tagging settings: parameters, grade ranks, the evaluation schedule, stored figures (JSON values)."""
     stored = {k: json.loads(v) for k, v in session.execute(select(TagSetting.key, TagSetting.value))}
     params = {**PARAMS, **{k.removeprefix("param."): int(v) for k, v in stored.items() if k.startswith("param.")}}
     grade = {**GRADE_DEFAULTS, **{k.removeprefix("grade."): int(v) for k, v in stored.items()
                                   if k.startswith("grade.") and k.removeprefix("grade.") in GRADE_DEFAULTS}}
-    return {"params": params, "grade": grade, "stored": stored}
+    schedule = {**SCHEDULE_DEFAULTS, **{k.removeprefix("schedule."): v for k, v in stored.items()
+                                        if k.startswith("schedule.") and k.removeprefix("schedule.") in SCHEDULE_DEFAULTS}}
+    return {"params": params, "grade": grade, "schedule": schedule, "stored": stored}
 
 
 def put(session: Session, key: str, value: Any) -> None:

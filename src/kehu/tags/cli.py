@@ -16,7 +16,7 @@ def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-M
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kehu.runtime import Kehu
-    from kehu.tags import engine
+    from kehu.tags.schedule import evaluate_recorded
     from kehu.tags.service import today
 
     day = date.fromisoformat(as_of) if as_of else today()
@@ -28,7 +28,7 @@ def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-M
         def tick(what: str, done: int, total: int) -> None:
             bar.update(task, description=f"标签评估 {what}", completed=done, total=total)
         with kehu.db.transaction() as session:
-            stats = engine.evaluate_all(session, kehu.catalog(session), as_of=day, progress=tick)
+            stats = evaluate_recorded(kehu, session, as_of=day, trigger="full", actor="cli", progress=tick)
     gained = sum(c["gained"] for c in stats["changes"].values())
     lost = sum(c["lost"] for c in stats["changes"].values())
     Console().print(f"客户 {stats['customers']} 个，规则 {stats['rules']} 条：新增标签 {gained}，移除 {lost}；"

@@ -36,6 +36,8 @@ class DryRun(_Body):
 class Settings(_Body):
     params: dict[str, int] = {}
     grade: dict[str, int] = {}
+    #: the scheduled full evaluation: `period` (quarterly, monthly, weekly, daily, off) and `hour` (0–23)
+    schedule: dict[str, str | int] = {}
 
 
 class ManualTag(_Body):

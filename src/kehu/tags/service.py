@@ -206,30 +206,48 @@ def retire(session: Session, ctx: Ctx, *, code: str, version: int) -> dict[str, 
 
 
 def settings_view(session: Session, ctx: Ctx) -> dict[str, Any]:
-    """Rule parameters, grade ranking settings and the last full evaluation."""
+    """Rule parameters, grade ranking settings, the evaluation schedule (with the next run) and the last full
+    evaluation."""
+    from kehu.tags import schedule
+
     conf = builtin.settings(session)
+    st = schedule.status(conf)
     return {"params": conf["params"], "grade": conf["grade"],
+            "schedule": {**conf["schedule"], "due": st["due"],
+                         "next": st["next"].isoformat() if st["next"] else None},
             "last_full_evaluation": conf["stored"].get("last_full_evaluation"),
             "cuts": conf["stored"].get("grade.cuts")}
 
 
 def put_settings(session: Session, ctx: Ctx, *, data: dict[str, Any]) -> dict[str, Any]:
-    """Change parameters (`params`) and ranking rules (`grade`): positive integers only."""
+    """Change parameters (`params`), ranking rules (`grade`) — positive integers — and the schedule of the full
+    evaluation (`schedule`: `period` one of `schedule.PERIODS`, `hour` 0–23); all or nothing."""
+    from kehu.tags.schedule import PERIODS
+
     require_capability(ctx.principal, "manage_tags")
     conf = builtin.settings(session)
     errors = []
-    for group in ("params", "grade"):
+    for group in ("params", "grade", "schedule"):
         for key, value in (data.get(group) or {}).items():
+            number = isinstance(value, int) and not isinstance(value, bool)
             if key not in conf[group]:
                 errors.append(FieldError(f"{group}.{key}", "unknown", "没有这个设置"))
-            elif not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 36500:
+            elif (group, key) == ("schedule", "period"):
+                if value not in PERIODS:
+                    errors.append(FieldError("schedule.period", "invalid", "评估周期须为" + "、".join(
+                        f"{name}（{code}）" for code, name in PERIODS.items()) + "之一"))
+            elif (group, key) == ("schedule", "hour"):
+                if not number or not 0 <= value <= 23:
+                    errors.append(FieldError("schedule.hour", "invalid", "开始时间须为0–23之间的整点"))
+            elif not number or not 0 < value <= 36500:
                 errors.append(FieldError(f"{group}.{key}", "invalid", "须为1–36500之间的整数"))
     if errors:
         raise ValidationFailed(errors)
-    for group, prefix in (("params", "param."), ("grade", "grade.")):
+    for group, prefix in (("params", "param."), ("grade", "grade."), ("schedule", "schedule.")):
         for key, value in (data.get(group) or {}).items():
             builtin.put(session, prefix + key, value)
-    ctx.audit(session, action="tag.settings", detail={k: v for k, v in data.items() if k in ("params", "grade")})
+    ctx.audit(session, action="tag.settings",
+              detail={k: v for k, v in data.items() if k in ("params", "grade", "schedule")})
     session.flush()
     return settings_view(session, ctx)
 

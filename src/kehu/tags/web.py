@@ -1,4 +1,5 @@
-"""Web pages of `kehu.tags`: catalogue, tag detail with rule editor and dry run, quality dashboard, segments."""
+"""Web pages of `kehu.tags`: catalogue, tag detail with rule editor and dry run, quality dashboard, settings and
+the evaluation schedule, segments."""
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -7,7 +8,7 @@ from fastapi.responses import Response
 from kehu.access.principal import Principal
 from kehu.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kehu.exports.web import may_export
-from kehu.tags import quality, quality_snapshot, segments, service
+from kehu.tags import quality, quality_snapshot, schedule, segments, service
 from kehu.tags.models import FAMILIES
 from kehu.web import forms
 from kehu.web.errors import HtmlRoute
@@ -23,6 +24,7 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
         items.append(("nav.tags", "/tags"))
     if principal.has("manage_tags") or principal.has("review_tags"):
         items.append(("nav.tag_quality", "/tags/quality"))
+        items.append(("nav.tag_settings", "/tags/settings"))
     if principal.sees_customers:
         items.append(("nav.segments", "/segments"))
     return items
@@ -69,6 +71,55 @@ def quality_check(call: Web) -> Response:
     figures = call.run("tag.quality_check", quality_snapshot.measure_check, write=False)
     call.run("tag.quality_check", lambda s, ctx: quality_snapshot.save_check(s, ctx, figures=figures))
     return call.redirect("/tags/quality?ok=quality_checked")
+
+
+#: the settings form's fields (name `group.key`), in the order shown
+SETTING_FIELDS = {"params": ("active_days", "churn_days", "grade_period_days"),
+                  "grade": ("a_top", "b_top", "b_freq_top"), "schedule": ("period", "hour")}
+
+
+def _may_see_settings(ctx) -> None:
+    if not (ctx.principal.has("manage_tags") or ctx.principal.has("review_tags")):
+        raise NotFound()
+
+
+def _settings_page(call: WebCall, *, form: dict | None = None, problems=None, status: int = 200) -> Response:
+    def go(s, ctx):
+        _may_see_settings(ctx)
+        return service.settings_view(s, ctx)
+    view = call.run("tag.settings_read", go)
+    values = {f"{g}.{k}": view[g][k] for g, keys in SETTING_FIELDS.items() for k in keys}
+    last = view["last_full_evaluation"]
+    if last:
+        last = {"at": last["at"], "customers": last["customers"], "rules": last["rules"],
+                "grades": last.get("grades_written"),
+                "gained": sum(c["gained"] for c in last["changes"].values()),
+                "lost": sum(c["lost"] for c in last["changes"].values()),
+                "seconds": sum(v for k, v in (last.get("seconds") or {}).items() if "." not in k)}
+    return call.page("tags/settings.html", view=view, last=last, values={**values, **(form or {})},
+                     periods=schedule.PERIODS, hours=[(str(h), f"{h:02d}:00") for h in range(24)],
+                     problems=problems or forms.Problems(), status=status, manage=call.principal.has("manage_tags"))
+
+
+@router.get("/tags/settings")
+def settings_page(call: Web) -> Response:
+    """Rule parameters, grade ranking and the scheduled full evaluation (with the last and the next run)."""
+    return _settings_page(call)
+
+
+@router.post("/tags/settings")
+def settings_save(call: Web) -> Response:
+    """Save the settings form (`manage_tags`): every field checked, nothing saved when one is wrong."""
+    form = {f"{g}.{k}": call.value(f"{g}.{k}").strip() for g, keys in SETTING_FIELDS.items() for k in keys}
+    data: dict = {}
+    for name, text in form.items():
+        group, key = name.split(".")
+        data.setdefault(group, {})[key] = int(text) if text.isdigit() and name != "schedule.period" else text
+    try:
+        call.run("tag.settings", lambda s, ctx: service.put_settings(s, ctx, data=data))
+    except ValidationFailed as exc:
+        return _settings_page(call, form=form, problems=forms.problems(exc, list(form)), status=exc.status)
+    return call.redirect("/tags/settings?ok=saved")
 
 
 @router.get("/tags/{code}")
