@@ -4,11 +4,15 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
+import re
+
 import pytest
 from sqlalchemy import insert
 
+from kehu.access import service as access
 from kehu.kit.ids import new_id
 from kehu.orders.models import Order, OrderItem, Product, ProductLine
+from kehu.web.session import SESSION_COOKIE
 from tests.fixtures.world import create_customer
 
 AS_OF = date(2026, 6, 30)
@@ -74,3 +78,20 @@ def new_customer(kehu, world, **data) -> str:
     """Create a customer as the information manager; returns its row id (no 身份证号 unless given)."""
     data.setdefault("id_number", None)
     return customer_id(kehu, create_customer(kehu, as_user=world.ctx("info"), **data))
+
+
+@pytest.fixture
+def browse(client, kehu, world):
+    """`browse(user)`: the test client signed in to the web UI as that user."""
+    def go(username: str):
+        with kehu.db.transaction() as s:
+            result = access.login(s, kehu=kehu, username=username, password=world.password, ip="127.0.0.1",
+                                  kind="web")
+        client.cookies.set(SESSION_COOKIE, result.token)
+        return client
+    return go
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's form."""
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)

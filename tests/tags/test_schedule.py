@@ -15,7 +15,7 @@ from kehu.audit.models import AuditEntry
 from kehu.db import utcnow
 from kehu.tags import builtin, schedule
 from kehu.web.render import format_dt
-from tests.tags.test_web import _csrf, browse  # noqa: F401 — the fixture
+from tests.tags.conftest import csrf_of as _csrf
 
 
 def cst(*args) -> datetime:

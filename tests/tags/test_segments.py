@@ -95,3 +95,39 @@ def test_a_plaintext_segment_export_asks_approval_naming_the_segment(kehu, world
                                 plaintext=True, purpose="合同核对", use="service")
     assert outcome.plan is None  # waits for a second person
     assert "客户分群=全部买家（count(orders) >= 1）" in outcome.approval["summary"]
+
+
+def test_names_are_unique_per_owner_and_a_rename_onto_another_is_refused(client, api, kehu, world):
+    rule = {"expression": 'has_tag("active")'}
+    mine = client.post("/api/v1/segments", json={"name": "重点客户", **rule}, headers=api("alice"))
+    theirs = client.post("/api/v1/segments", json={"name": "重点客户", **rule}, headers=api("bob"))
+    assert mine.status_code == 201 and theirs.status_code == 201  # another user's name is none of mine
+    again = client.post("/api/v1/segments", json={"name": " 重点客户 ", **rule}, headers=api("alice"))
+    assert again.status_code == 422 and again.json()["errors"] == [
+        {"field": "name", "code": "duplicate", "message": "您已有同名的分群"}]
+    other = client.post("/api/v1/segments", json={"name": "沉睡客户", **rule}, headers=api("alice")).json()
+    clash = client.put(f"/api/v1/segments/{other['id']}", json={"name": "重点客户", **rule}, headers=api("alice"))
+    assert clash.status_code == 422 and clash.json()["errors"][0]["code"] == "duplicate"  # was a 500 (unique index)
+    same = client.put(f"/api/v1/segments/{other['id']}", json={"name": "沉睡客户", "description": "半年未购",
+                                                                 **rule}, headers=api("alice"))
+    assert same.status_code == 200 and same.json()["description"] == "半年未购"  # keeping its own name is fine
+    assert [s["name"] for s in client.get("/api/v1/segments", headers=api("alice")).json()] == ["沉睡客户", "重点客户"]
+
+
+def test_delete_only_ones_own_segment(client, api, kehu, world):
+    seg = client.post("/api/v1/segments", json={"name": "试用", "expression": 'has_tag("active")'},
+                      headers=api("alice")).json()
+    assert client.delete(f"/api/v1/segments/{seg['id']}", headers=api("bob")).status_code == 404  # not hers
+    assert client.delete(f"/api/v1/segments/{seg['id']}", headers=api("alice")).status_code == 204
+    assert client.get(f"/api/v1/segments/{seg['id']}/members", headers=api("alice")).status_code == 404
+    assert client.delete(f"/api/v1/segments/{seg['id']}", headers=api("alice")).status_code == 404
+    r = client.get("/api/v1/customers", params={"segment": seg["id"]}, headers=api("alice"))
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_segment"
+    from sqlalchemy import select
+
+    from kehu.audit.models import AuditEntry
+    with kehu.db.reader() as s:
+        rows = s.execute(select(AuditEntry.outcome, AuditEntry.target_id)
+                         .where(AuditEntry.action == "segment.delete").order_by(AuditEntry.seq)).all()
+    assert [tuple(r) for r in rows if r[0] == "ok"] == [("ok", seg["id"])]  # bob's and the second try: denied
+    assert len(rows) == 3

@@ -4,30 +4,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
-
-from kehu.access import service as access
 from kehu.tags import engine
 from kehu.tags.service import today
-from kehu.web.session import SESSION_COOKIE
 from tests.fixtures.world import create_customer
-from tests.tags.conftest import add_order, customer_id
-
-
-@pytest.fixture
-def browse(client, kehu, world):
-    """`browse(user)`: the test client signed in to the web UI as that user."""
-    def go(username: str):
-        with kehu.db.transaction() as s:
-            result = access.login(s, kehu=kehu, username=username, password=world.password, ip="127.0.0.1",
-                                  kind="web")
-        client.cookies.set(SESSION_COOKIE, result.token)
-        return client
-    return go
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+from tests.tags.conftest import add_order, csrf_of as _csrf, customer_id
 
 
 def test_catalogue_editor_dry_run_and_errors(browse, kehu, world):
@@ -83,6 +63,18 @@ def test_segments_pages(browse, kehu, world):
     r = c.post("/segments", data={"csrf": _csrf(page.text), "name": "活跃", "expression": 'has_tag("active")'},
                follow_redirects=True)
     assert r.status_code == 200 and "has_tag(&#34;active&#34;)" in r.text
+    url = str(r.url).removeprefix("http://testserver")
+    token = _csrf(r.text)
+    bad = c.post(url, data={"csrf": token, "name": "", "description": "x" * 501, "expression": "has_tag("})
+    assert bad.status_code == 422 and "请填写名称" in bad.text and "说明不超过500字" in bad.text
+    assert 'aria-invalid="true" aria-describedby="f-expression-err"' in bad.text and "has_tag(</textarea>" in bad.text
+    ok = c.post(url, data={"csrf": token, "name": "活跃客户", "description": "90天内购买",
+                           "expression": 'has_tag("active") or has_tag("dormant")'}, follow_redirects=True)
+    assert ok.status_code == 200 and "<h1>活跃客户</h1>" in ok.text and "90天内购买" in ok.text
+    assert "has_tag(&#34;dormant&#34;)" in ok.text
+    gone = c.post(url + "/delete", data={"csrf": token}, follow_redirects=True)
+    assert gone.status_code == 200 and "已删除" in gone.text and "活跃客户" not in gone.text
+    assert c.get(url).status_code == 404
     # staff manage no tags: no quality page for them
     assert c.get("/tags/quality").status_code == 404
 

@@ -152,6 +152,13 @@ def update_segment(call: Api, segment_id: str, payload: SegmentSave) -> dict:
     return call.run("segment.save", lambda s, ctx: segments.save(s, ctx, data=body(payload), segment_id=segment_id))
 
 
+@router.delete("/segments/{segment_id}", status_code=204)
+def delete_segment(call: Api, segment_id: str) -> Response:
+    """Delete one of the caller's segments (another user's: 404)."""
+    call.run("segment.delete", lambda s, ctx: segments.delete(s, ctx, segment_id=segment_id))
+    return Response(status_code=204)
+
+
 @router.get("/segments/{segment_id}/members")
 def members(call: Api, segment_id: str, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
     """Count and members in the caller's scope."""

@@ -170,9 +170,10 @@ class Segment(Base):
     """A saved filter (rule expression over tags, grades, fields and aggregates)."""
 
     __tablename__ = "segments"
+    __table_args__ = (Index("uq_segments_owner_name", "owner_id", "name", unique=True),)  # names are per user
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(60), nullable=False)
     description: Mapped[str | None] = mapped_column(String(500))
     expression: Mapped[str] = mapped_column(Text, nullable=False)
     owner_id: Mapped[str | None] = mapped_column(String(32))

@@ -41,6 +41,8 @@ def save(session: Session, ctx: Ctx, *, data: dict[str, Any], segment_id: str | 
     name = str(data.get("name") or "").strip()
     if not name or len(name) > 60:
         errors.append(FieldError("name", "required", "请填写名称（不超过60字）"))
+    if len(str(data.get("description") or "").strip()) > 500:
+        errors.append(FieldError("description", "too_long", "说明不超过500字"))
     expr = str(data.get("expression") or "")
     compiled = None
     try:
@@ -49,21 +51,31 @@ def save(session: Session, ctx: Ctx, *, data: dict[str, Any], segment_id: str | 
         errors += exc.errors
     if errors:
         raise ValidationFailed(errors)
-    seg = session.get(Segment, segment_id) if segment_id else None
-    if segment_id and (seg is None or seg.owner_id != ctx.principal.user_id):
-        raise NotFound()
+    seg = _owned(session, ctx, segment_id) if segment_id else None
+    same_name = select(Segment.id).where(Segment.owner_id == ctx.principal.user_id, Segment.name == name)
+    if seg is not None:
+        same_name = same_name.where(Segment.id != seg.id)
+    if session.execute(same_name).first():  # names are unique among the owner's own segments
+        raise ValidationFailed([FieldError("name", "duplicate", "您已有同名的分群")])
     if seg is None:
-        if session.execute(select(Segment.id).where(Segment.name == name)).first():
-            raise ValidationFailed([FieldError("name", "duplicate", "名称已被使用")])
         seg = Segment(id=new_id(), owner_id=ctx.principal.user_id, created_at=utcnow())
         session.add(seg)
-    seg.name, seg.description, seg.expression, seg.updated_at = name, data.get("description"), expr, utcnow()
+    description = str(data.get("description") or "").strip() or None
+    seg.name, seg.description, seg.expression, seg.updated_at = name, description, expr, utcnow()
     for code in compiled.tag_codes:  # usage count of tags (SPEC §6 quality: usage)
         tag = session.execute(select(Tag).where(Tag.code == code)).scalar_one()
         tag.usage_count += 1
     ctx.audit(session, action="segment.save", target_type="segment", target_id=seg.id)
     session.flush()
     return _dict(seg)
+
+
+def delete(session: Session, ctx: Ctx, *, segment_id: str) -> None:
+    """Delete one of the caller's segments (exports already made keep their files and records)."""
+    seg = _owned(session, ctx, segment_id)
+    ctx.audit(session, action="segment.delete", target_type="segment", target_id=seg.id, detail={"name": seg.name})
+    session.delete(seg)
+    session.flush()
 
 
 def list_(session: Session, ctx: Ctx) -> list[dict[str, Any]]:

@@ -166,29 +166,60 @@ def grade(call: Web, no: str) -> Response:
     return call.page("tags/grade.html", no=no, got=got)
 
 
+SEGMENT_FIELDS = ["name", "description", "expression"]
+
+
+def _segment_form(call: WebCall) -> dict:
+    return {k: call.value(k) for k in SEGMENT_FIELDS}
+
+
 @router.get("/segments")
 def segment_list(call: Web) -> Response:
     """The user's segments and a form for a new one."""
     rows = call.run("segment.list", lambda s, ctx: segments.list_(s, ctx))
-    return call.page("tags/segments.html", rows=rows, problems=forms.Problems(), name="", expression="")
+    return call.page("tags/segments.html", rows=rows, problems=forms.Problems(), form={})
 
 
 @router.post("/segments")
 def segment_create(call: Web) -> Response:
     """Save a new segment."""
-    data = {"name": call.value("name"), "expression": call.value("expression"),
-            "description": call.value("description") or None}
+    data = _segment_form(call)
     try:
         seg = call.run("segment.save", lambda s, ctx: segments.save(s, ctx, data=data))
     except ValidationFailed as exc:
         rows = call.run("segment.list", lambda s, ctx: segments.list_(s, ctx))
-        return call.page("tags/segments.html", rows=rows, problems=forms.problems(exc, ["name", "expression"]),
-                         name=data["name"], expression=data["expression"], status=exc.status)
+        return call.page("tags/segments.html", rows=rows, problems=forms.problems(exc, SEGMENT_FIELDS), form=data,
+                         status=exc.status)
     return call.redirect(f"/segments/{seg['id']}")
+
+
+def _segment_page(call: WebCall, segment_id: str, *, form: dict | None = None, problems=None,
+                  status: int = 200) -> Response:
+    got = call.run("segment.members", lambda s, ctx: segments.members(s, ctx, segment_id=segment_id, limit=100))
+    return call.page("tags/segment.html", got=got, may_export=may_export(call.principal),
+                     form=form or got["segment"], problems=problems or forms.Problems(), status=status)
 
 
 @router.get("/segments/{segment_id}")
 def segment_members(call: Web, segment_id: str) -> Response:
-    """Count and members (in scope) of a segment."""
-    got = call.run("segment.members", lambda s, ctx: segments.members(s, ctx, segment_id=segment_id, limit=100))
-    return call.page("tags/segment.html", got=got, may_export=may_export(call.principal))
+    """Count and members (in scope) of a segment, with its edit form."""
+    return _segment_page(call, segment_id)
+
+
+@router.post("/segments/{segment_id}")
+def segment_update(call: Web, segment_id: str) -> Response:
+    """Change a segment's name, description or rule."""
+    data = _segment_form(call)
+    try:
+        call.run("segment.save", lambda s, ctx: segments.save(s, ctx, data=data, segment_id=segment_id))
+    except ValidationFailed as exc:
+        return _segment_page(call, segment_id, form=data, problems=forms.problems(exc, SEGMENT_FIELDS),
+                             status=exc.status)
+    return call.redirect(f"/segments/{segment_id}?ok=saved")
+
+
+@router.post("/segments/{segment_id}/delete")
+def segment_delete(call: Web, segment_id: str) -> Response:
+    """Delete a segment."""
+    call.run("segment.delete", lambda s, ctx: segments.delete(s, ctx, segment_id=segment_id))
+    return call.redirect("/segments?ok=deleted")
