@@ -16,7 +16,7 @@ def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-M
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kehu.runtime import Kehu
-    from kehu.tags.schedule import evaluate_recorded
+    from kehu.tags.schedule import evaluate_recorded, summary
     from kehu.tags.service import today
 
     day = date.fromisoformat(as_of) if as_of else today()
@@ -29,10 +29,9 @@ def evaluate(as_of: Optional[str] = typer.Option(None, help="评估日期 YYYY-M
             bar.update(task, description=f"标签评估 {what}", completed=done, total=total)
         with kehu.db.transaction() as session:
             stats = evaluate_recorded(kehu, session, as_of=day, trigger="full", actor="cli", progress=tick)
-    gained = sum(c["gained"] for c in stats["changes"].values())
-    lost = sum(c["lost"] for c in stats["changes"].values())
-    Console().print(f"客户 {stats['customers']} 个，规则 {stats['rules']} 条：新增标签 {gained}，移除 {lost}；"
-                    f"等级有变化 {stats['grades_written']} 个")
+    got = summary(stats)
+    Console().print(f"客户 {got['customers']} 个，规则 {got['rules']} 条：新增标签 {got['gained']}，移除 {got['lost']}；"
+                    f"等级有变化 {got['grades_written']} 个")
 
 
 @tags_app.command("quality")

@@ -104,18 +104,25 @@ def due_in(kehu: Kehu, now: datetime | None = None) -> float:
     return 3600.0 if st["next"] is None else max(1.0, (st["next"] - now).total_seconds())
 
 
+def summary(stats: dict[str, Any]) -> dict[str, Any]:
+    """A full evaluation's figures in totals (`last_full_evaluation` or `evaluate_all`'s result): when, customers,
+    rules, tags gained and lost over all rules, grades written, seconds of its phases."""
+    changes = stats["changes"].values()
+    return {"as_of": stats["as_of"], "at": stats["at"], "customers": stats["customers"], "rules": stats["rules"],
+            "gained": sum(c["gained"] for c in changes), "lost": sum(c["lost"] for c in changes),
+            "grades_written": stats.get("grades_written"),
+            "seconds": round(sum(v for k, v in (stats.get("seconds") or {}).items() if "." not in k), 1)}
+
+
 def evaluate_recorded(kehu: Kehu, session: Session, *, as_of: date, trigger: str, actor: str,
                       progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """A full evaluation in `session`'s transaction with its audit entry `tag.evaluate` (counts, no customer)."""
     from kehu.tags import engine
 
     stats = engine.evaluate_all(session, kehu.catalog(session), as_of=as_of, trigger=trigger, progress=progress)
-    kehu.audit.stage(session, action="tag.evaluate", actor_name=actor, target_type="tag_evaluation", detail={
-        "trigger": trigger, "as_of": stats["as_of"], "customers": stats["customers"], "rules": stats["rules"],
-        "gained": sum(c["gained"] for c in stats["changes"].values()),
-        "lost": sum(c["lost"] for c in stats["changes"].values()),
-        "grades_written": stats["grades_written"], "seconds": round(sum(
-            v for k, v in stats["seconds"].items() if "." not in k), 1)})
+    totals = {k: v for k, v in summary(stats).items() if k != "at"}  # (the entry has its own time)
+    kehu.audit.stage(session, action="tag.evaluate", actor_name=actor, target_type="tag_evaluation",
+                     detail={"trigger": trigger, **totals})
     return stats
 
 

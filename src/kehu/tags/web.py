@@ -89,13 +89,7 @@ def _settings_page(call: WebCall, *, form: dict | None = None, problems=None, st
         return service.settings_view(s, ctx)
     view = call.run("tag.settings_read", go)
     values = {f"{g}.{k}": view[g][k] for g, keys in SETTING_FIELDS.items() for k in keys}
-    last = view["last_full_evaluation"]
-    if last:
-        last = {"at": last["at"], "customers": last["customers"], "rules": last["rules"],
-                "grades": last.get("grades_written"),
-                "gained": sum(c["gained"] for c in last["changes"].values()),
-                "lost": sum(c["lost"] for c in last["changes"].values()),
-                "seconds": sum(v for k, v in (last.get("seconds") or {}).items() if "." not in k)}
+    last = view["last_full_evaluation"] and schedule.summary(view["last_full_evaluation"])
     return call.page("tags/settings.html", view=view, last=last, values={**values, **(form or {})},
                      periods=schedule.PERIODS, hours=[(str(h), f"{h:02d}:00") for h in range(24)],
                      problems=problems or forms.Problems(), status=status, manage=call.principal.has("manage_tags"))
